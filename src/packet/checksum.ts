@@ -1,0 +1,114 @@
+/**
+ * Internet checksum (RFC 1071) over bytes at an offset, without allocation.
+ *
+ * Sums are kept as plain numbers (doubles) that are only *congruent* to the 16-bit one's-complement sum
+ * modulo 0xffff: adding 32-bit words and reducing once at the end with `% 0xffff` is the same as folding
+ * carries after every 16-bit add (2^16 ≡ 1 mod 0xffff). That lets the body be summed four bytes at a time
+ * through a Uint32Array over the buffer's ArrayBuffer (little-endian on every platform Node runs on; the
+ * byte order is fixed up once at the end, RFC 1071 §2(B)).
+ *
+ *   partial = sumBE(buf, off, len) + sumBE(...) + pseudoSum4(...)   // any number of parts
+ *   csum    = finishChecksum(partial)                               // ~fold, 16 bits
+ *
+ * Parts must each start at an even byte position of the checksummed stream (true for every header
+ * and payload boundary in the protocols here).
+ */
+
+let lastArrayBuffer: ArrayBufferLike | null = null;
+let lastWords = new Uint32Array(0);
+
+/** A Uint32Array over `buf`'s whole ArrayBuffer, cached: no allocation while the same pool is used. */
+function wordsOf(buf: Uint8Array): Uint32Array {
+  const ab = buf.buffer;
+  if (ab !== lastArrayBuffer) {
+    lastArrayBuffer = ab;
+    lastWords = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+  }
+  return lastWords;
+}
+
+const SMALL = 32;
+
+/**
+ * A number congruent (mod 0xffff) to the one's-complement sum of the big-endian 16-bit words of
+ * buf[off, off+len). An odd trailing byte is padded with zero (RFC 768/793). Not folded.
+ */
+export function sumBE(buf: Uint8Array, off: number, len: number): number {
+  const end = off + len;
+  if (len < SMALL) {
+    let acc = 0;
+    let p = off;
+    for (; p + 1 < end; p += 2) acc += (buf[p]! << 8) | buf[p + 1]!;
+    if (p < end) acc += buf[p]! << 8;
+    return acc;
+  }
+  let accBE = 0;
+  let p = off;
+  const base = buf.byteOffset;
+  // head: bytes until the absolute address is 4-aligned
+  while (((base + p) & 3) !== 0) {
+    accBE += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
+    p++;
+  }
+  const words = wordsOf(buf);
+  const w0 = (base + p) >>> 2;
+  const nWords = (end - p) >>> 2;
+  const w1 = w0 + nWords;
+  let accLE = 0;
+  let i = w0;
+  // unrolled by 4: plain doubles, exact up to 2^53 (far beyond any packet)
+  for (; i + 3 < w1; i += 4) accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
+  for (; i < w1; i++) accLE += words[i]!;
+  const bodyStartOdd = ((p - off) & 1) === 1;
+  p += nWords << 2;
+  // tail
+  for (; p < end; p++) accBE += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
+  // Little-endian word sums are the byte-swapped big-endian sum when the body starts at an even
+  // position of the stream; at an odd position the shift by one byte cancels the swap.
+  let body = accLE % 0xffff;
+  if (!bodyStartOdd) body = ((body & 0xff) << 8) | (body >>> 8);
+  return accBE + body;
+}
+
+/** Reduce a partial sum to its 16-bit one's-complement value (0 stays 0 only for an all-zero sum). */
+export function foldSum(acc: number): number {
+  const r = acc % 0xffff;
+  return r === 0 && acc !== 0 ? 0xffff : r;
+}
+
+/** The checksum field value for a partial sum: the one's complement of the folded sum. */
+export function finishChecksum(acc: number): number {
+  return ~foldSum(acc) & 0xffff;
+}
+
+/** Checksum of buf[off, off+len) alone (IPv4 header, ICMPv4). A correct header sums to 0 here. */
+export function checksumOf(buf: Uint8Array, off: number, len: number): number {
+  return finishChecksum(sumBE(buf, off, len));
+}
+
+/** Partial sum of the IPv4 pseudo-header (RFC 768): src, dst as uint32, protocol, upper-layer length. */
+export function pseudoSum4(src: number, dst: number, proto: number, len: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + len;
+}
+
+/** Partial sum of the IPv6 pseudo-header (RFC 8200 §8.1): 16-byte src and dst read from buffers. */
+export function pseudoSum6(
+  srcBuf: Uint8Array,
+  srcOff: number,
+  dstBuf: Uint8Array,
+  dstOff: number,
+  proto: number,
+  len: number,
+): number {
+  let acc = proto + (len >>> 16) + (len & 0xffff);
+  for (let i = 0; i < 16; i += 2) {
+    acc += ((srcBuf[srcOff + i]! << 8) | srcBuf[srcOff + i + 1]!) + ((dstBuf[dstOff + i]! << 8) | dstBuf[dstOff + i + 1]!);
+  }
+  return acc;
+}
+
+/** A UDP checksum as sent: a computed 0 is transmitted as 0xffff (RFC 768). */
+export function udpChecksumField(acc: number): number {
+  const c = finishChecksum(acc);
+  return c === 0 ? 0xffff : c;
+}
