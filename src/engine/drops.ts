@@ -48,6 +48,7 @@ export const Drop = {
   DstLocalPod: 34,
   MtuExceeded: 35,
   UnderlayFamilyUnsupported: 36,
+  OuterCeInnerNotEct: 37,
 } as const;
 
 export type DropCode = (typeof Drop)[keyof typeof Drop];
@@ -91,6 +92,7 @@ export const DROP_NAMES: readonly string[] = [
   'dst-local-pod',
   'mtu-exceeded',
   'underlay-family-unsupported',
+  'outer-ce-inner-not-ect',
 ];
 
 /** One-line meanings, indexed by code (shown by `vtep drops` and in the README). */
@@ -132,6 +134,7 @@ export const DROP_HELP: readonly string[] = [
   'destination is in this node\'s own pod CIDRs: nothing to tunnel',
   'packet does not fit the underlay MTU after encapsulation',
   'peer underlay address family not usable for this backend/socket',
+  'outer ECN is CE but the inner packet is Not-ECT (RFC 6040 §4.2: drop)',
 ];
 
 export const DROP_COUNT = DROP_NAMES.length;
