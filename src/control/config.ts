@@ -6,7 +6,7 @@
  *
  * | key | type / range | default | meaning |
  * |---|---|---|---|
- * | `backend` | `vxlan` \| `ipip` | `vxlan` | Encapsulation. `ipip` carries IPv4 pod traffic only (IPv4 in IPv4, or IPv4 in IPv6 over an IPv6 underlay). |
+ * | `backend` | `vxlan` \| `ipip` | `vxlan` | Encapsulation. `ipip` carries inner IPv4 as protocol 4 and inner IPv6 as protocol 41, over either underlay family. |
  * | `vxlan.vni` | 0..16777215 | `1` | VXLAN Network Identifier (flannel uses 1). |
  * | `vxlan.port` | 1..65535 | `4789` | UDP destination port, and the port we listen on (IANA 4789; flannel's own default is 8472). |
  * | `vxlan.srcPortRange` | `[low, high]`, 1..65535, low ≤ high | `[32768, 60999]` | Outer UDP source port range for the inner-flow hash, inclusive (Linux `ip_local_port_range`). |
@@ -398,8 +398,8 @@ function checkPodOverlap(p: Problems, nodes: ParsedNode[]): void {
 
 // ---------------------------------------------------------------------------------------------- sections
 
-/** Cross-node checks: one underlay family, unique names / IPs / MACs, no shared pod CIDRs, ipip carries IPv4 only. */
-function checkNodes(p: Problems, all: ParsedNode[], backend: Backend | undefined): void {
+/** Cross-node checks: one underlay family, unique names / IPs / MACs, no pod CIDR owned twice. */
+function checkNodes(p: Problems, all: ParsedNode[]): void {
   const [node, ...peers] = all as [ParsedNode, ...ParsedNode[]];
   if (node.ip) {
     for (const peer of peers) {
@@ -416,13 +416,6 @@ function checkNodes(p: Problems, all: ParsedNode[], backend: Backend | undefined
   checkUnique(p, all, 'ip', 'underlayIP');
   checkUnique(p, all, 'vtepMAC', 'vtepMAC');
   checkPodOverlap(p, all);
-  if (backend === 'ipip') {
-    for (const n of all) {
-      for (const c of n.cidrs) {
-        if (c.cidr.family === 6) p.bad(c.path, c.cidr.text, 'is IPv6, but backend ipip carries IPv4 pod traffic only (use backend: vxlan)');
-      }
-    }
-  }
 }
 
 interface UnderlaySection {
@@ -576,7 +569,7 @@ export function parseConfig(text: string, file: string): VtepConfig {
   } else parseVxlan(p, root.vxlan, family, engine);
 
   const all = [node, ...peers];
-  checkNodes(p, all, backend);
+  checkNodes(p, all);
   const hasV6Pods = all.some((n) => n.cidrs.some((c) => c.cidr.family === 6));
   const auto = backend !== undefined && family !== undefined && underlay.mtu !== undefined ? { backend, family, underlayMTU: underlay.mtu } : undefined;
   const tun = parseTun(p, root.tun, auto, hasV6Pods);

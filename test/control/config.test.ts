@@ -446,11 +446,10 @@ describe('validation errors name file, key path and value', () => {
     expectOnly(build((d) => { d.backend = 'ipip'; d.vxlan = { vni: 1 }; }), 'node.yaml: vxlan: only valid with backend: vxlan (backend is ipip; remove the vxlan: section)');
   });
 
-  it('IPv6 pod CIDRs with backend ipip', () => {
-    expectOnly(
-      build((d) => { d.backend = 'ipip'; d.peers[0].podCIDRs.push('fd00:10:244:2::/64'); }),
-      'node.yaml: peers[0].podCIDRs[1]: "fd00:10:244:2::/64" is IPv6, but backend ipip carries IPv4 pod traffic only (use backend: vxlan)',
-    );
+  it('IPv6 pod CIDRs are fine with backend ipip (protocol 41)', () => {
+    const c = parseConfig(build((d) => { d.backend = 'ipip'; d.peers[0].podCIDRs.push('fd00:10:244:2::/64'); }), 'x');
+    expect(c.peers[0]!.podCIDRs).toEqual(['10.244.2.0/24', 'fd00:10:244:2::/64']);
+    expect(c.tun.mtu).toBe(1480);
   });
 
   it('tun.mtu larger than auto', () => {
