@@ -1,0 +1,264 @@
+/**
+ * `npm run bench` — the engine's hot path, each case side by side in the same run with a naive
+ * baseline that allocates per packet (Buffer.concat / copies), with benny.
+ *
+ * Encap cases run the whole per-packet path: FDB longest-prefix match over 5,000 nodes, flow hash for
+ * the source port, inner Ethernet + VXLAN + UDP (+ checksum) + outer IP + Ethernet headers.
+ * Decap cases run the strict decap of a full Ethernet frame (every check, sender and pod-CIDR lookups).
+ * Also: FDB lookups at 10 / 5,000 / 100,000 prefixes, and heap growth over 10 M packets.
+ *
+ * Results: bench/results/hotpath.json and a printed table. Usage:
+ *   npm run bench                 # everything (~2 min)
+ *   npm run bench -- --quick      # shorter samples
+ *   npm run bench -- --filter decap
+ */
+import b from 'benny';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { EncapLayer, type Engine } from '../src/engine/engine.ts';
+import { sumBE, foldSum, udpChecksumField, pseudoSum4, pseudoSum6 } from '../src/packet/checksum.ts';
+import { flowHash4, flowHash6, portFromHash } from '../src/engine/flowhash.ts';
+import type { Fdb } from '../src/fdb/fdb.ts';
+import { topology, engineFor, innerPool, underlayPool, type Topology } from './workload.ts';
+import { fdbBenchCases } from './fdb-cases.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const filterAt = args.indexOf('--filter');
+const filter = filterAt >= 0 ? args[filterAt + 1]! : '';
+const NODES = 5000;
+const POOL = 256;
+
+interface Row {
+  name: string;
+  vtepOps: number;
+  baselineOps: number;
+  ratio: number;
+  target: number | null;
+  pass: boolean | null;
+}
+
+const rows: Row[] = [];
+let sink = 0;
+
+async function race(name: string, candidate: () => void, baseline: () => void, target: number | null): Promise<void> {
+  if (filter !== '' && !name.includes(filter)) return;
+  const opts = quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 5, maxTime: 1 };
+  const summary = await b.suite(
+    name,
+    b.add('vtep', () => candidate, opts),
+    b.add('baseline', () => baseline, opts),
+  );
+  const vtepOps = summary.results.find((r: { name: string }) => r.name === 'vtep')!.ops;
+  const baselineOps = summary.results.find((r: { name: string }) => r.name === 'baseline')!.ops;
+  const row = { name, vtepOps, baselineOps, ratio: vtepOps / baselineOps, target, pass: target === null ? null : vtepOps >= target };
+  rows.push(row);
+  process.stdout.write(`${fmtRow(row)}\n`);
+}
+
+function fmtOps(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : `${(n / 1e3).toFixed(0)} k/s`;
+}
+function fmtRow(r: Row): string {
+  const verdict = r.pass === null ? '' : r.pass ? 'ok' : 'BELOW TARGET';
+  return `${r.name.padEnd(44)} ${fmtOps(r.vtepOps).padStart(11)} ${fmtOps(r.baselineOps).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}x ${(r.target === null ? '' : fmtOps(r.target)).padStart(10)} ${verdict}`;
+}
+
+// ------------------------------------------------------------------------------------------- baselines
+
+/** The allocating way: headers in a fresh Buffer, Buffer.concat, a full checksum over the new packet. */
+function naiveEncap(engine: Engine, fdb: Fdb, src: Buffer, off: number, len: number): Buffer | null {
+  const inner = src.subarray(off, off + len);
+  const v6 = (inner[0]! >>> 4) === 6;
+  const peer = v6 ? fdb.lookup6(inner, 24) : fdb.lookup4(inner.readUInt32BE(16));
+  if (peer < 0) return null;
+  const p = fdb.peers[peer]!;
+  const o = engine.opts;
+  const vxlan = o.backend === 'vxlan';
+  const outer6 = p.family === 6;
+  const ipLen = outer6 ? 40 : 20;
+  const tun = vxlan ? 30 : 0;
+  const hdr = Buffer.alloc(14 + ipLen + tun);
+  hdr.writeUInt16BE(outer6 ? 0x86dd : 0x0800, 12);
+  const ip = 14;
+  const total = ipLen + tun + len;
+  const proto = vxlan ? 17 : v6 ? 41 : 4;
+  if (outer6) {
+    hdr.writeUInt32BE(0x60000000, ip);
+    hdr.writeUInt16BE(total - 40, ip + 4);
+    hdr[ip + 6] = proto;
+    hdr[ip + 7] = 64;
+    Buffer.from(engine.currentFdb().local.underlayBytes).copy(hdr, ip + 8);
+    Buffer.from(p.underlayBytes).copy(hdr, ip + 24);
+  } else {
+    hdr[ip] = 0x45;
+    hdr.writeUInt16BE(total, ip + 2);
+    hdr[ip + 8] = 64;
+    hdr[ip + 9] = proto;
+    hdr.writeUInt32BE(engine.currentFdb().local.underlay4, ip + 12);
+    hdr.writeUInt32BE(p.underlay4, ip + 16);
+    hdr.writeUInt16BE(~foldSum(sumBE(hdr, ip, 20)) & 0xffff, ip + 10);
+  }
+  if (vxlan) {
+    const u = ip + ipLen;
+    const hash = v6 ? flowHash6(inner, 8, 24, inner[6]!, inner.readUInt32BE(40)) : flowHash4(inner.readUInt32BE(12), inner.readUInt32BE(16), inner[9]!, inner.readUInt32BE(20));
+    hdr.writeUInt16BE(portFromHash(hash, o.srcPortMin, o.srcPortMax), u);
+    hdr.writeUInt16BE(o.port, u + 2);
+    hdr.writeUInt16BE(8 + 8 + 14 + len, u + 4);
+    hdr[u + 8] = 0x08;
+    hdr.writeUIntBE(o.vni, u + 12, 3);
+    Buffer.from(p.vtepMAC).copy(hdr, u + 16);
+    Buffer.from(engine.currentFdb().local.vtepMAC).copy(hdr, u + 22);
+    hdr.writeUInt16BE(v6 ? 0x86dd : 0x0800, u + 28);
+    const pkt = Buffer.concat([hdr, inner]);
+    if (outer6 || o.udpChecksum) {
+      const ulen = 30 + len;
+      const ps = outer6 ? pseudoSum6(pkt, ip + 8, pkt, ip + 24, 17, ulen) : pseudoSum4(pkt.readUInt32BE(ip + 12), pkt.readUInt32BE(ip + 16), 17, ulen);
+      pkt.writeUInt16BE(udpChecksumField(ps + sumBE(pkt, u, ulen)), u + 6);
+    }
+    return pkt;
+  }
+  return Buffer.concat([hdr, inner]);
+}
+
+/** The allocating way: views for every layer, a copy of the inner frame, a full checksum verify. */
+function naiveDecap(fdb: Fdb, verify: boolean, vxlan: boolean, src: Buffer, off: number, len: number): Buffer | null {
+  const frame = src.subarray(off, off + len);
+  const v6 = frame.readUInt16BE(12) === 0x86dd;
+  const ip = frame.subarray(14);
+  const ipHdr = v6 ? 40 : (ip[0]! & 15) * 4;
+  if (!v6 && foldSum(sumBE(ip, 0, ipHdr)) !== 0xffff) return null;
+  const sender = v6 ? fdb.peerByUnderlay6(ip, 8) : fdb.peerByUnderlay4(ip.readUInt32BE(12));
+  if (sender < 0) return null;
+  const l4 = ip.subarray(ipHdr);
+  if (!vxlan) return Buffer.from(l4);
+  const ulen = l4.readUInt16BE(4);
+  if (verify && l4.readUInt16BE(6) !== 0) {
+    const ps = v6 ? pseudoSum6(ip, 8, ip, 24, 17, ulen) : pseudoSum4(ip.readUInt32BE(12), ip.readUInt32BE(16), 17, ulen);
+    if (foldSum(ps + sumBE(l4, 0, ulen)) !== 0xffff) return null;
+  }
+  const inner = Buffer.from(l4.subarray(16, ulen));
+  const iv6 = inner.readUInt16BE(12) === 0x86dd;
+  const dst = iv6 ? fdb.lookup6(inner, 14 + 24) : fdb.lookup4(inner.readUInt32BE(14 + 16));
+  return dst === -2 ? inner : null;
+}
+
+// ----------------------------------------------------------------------------------------------- cases
+
+const topo: Record<4 | 6, Topology> = { 4: topology(NODES, 4), 6: topology(NODES, 6) };
+
+async function encapCase(backend: 'vxlan' | 'ipip', family: 4 | 6, size: number, csum: boolean, target: number | null): Promise<void> {
+  const t = topo[family];
+  const engine = engineFor(t, backend, 1, family === 6 ? { udp6ZeroChecksumTx: !csum } : { udpChecksum: csum });
+  const fdb = engine.currentFdb();
+  const { pool, offs, lens } = innerPool(t, POOL, size);
+  let i = 0;
+  let j = 0;
+  const label = `encap ${backend} v${family}-underlay ${size}B${backend === 'vxlan' ? (csum ? ' csum' : ' no-csum') : ''}`;
+  await race(
+    label,
+    () => {
+      const k = i++ & (POOL - 1);
+      sink += engine.encap(pool, offs[k]!, lens[k]!, EncapLayer.Ethernet) + engine.outLen;
+    },
+    () => {
+      const k = j++ & (POOL - 1);
+      sink += naiveEncap(engine, fdb, pool, offs[k]!, lens[k]!)!.length;
+    },
+    target,
+  );
+}
+
+async function decapCase(backend: 'vxlan' | 'ipip', family: 4 | 6, size: number, verify: boolean, target: number | null): Promise<void> {
+  const t = topo[family];
+  const engine = engineFor(t, backend, 1, { verifyUdpChecksum: verify });
+  const fdb = engine.currentFdb();
+  const { pool, offs, lens } = underlayPool(t, backend, POOL, size, EncapLayer.Ethernet);
+  let i = 0;
+  let j = 0;
+  const label = `decap ${backend} v${family}-underlay ${size}B${backend === 'vxlan' ? (verify ? ' csum-verify' : ' csum-trusted') : ''}`;
+  await race(
+    label,
+    () => {
+      const k = i++ & (POOL - 1);
+      sink += engine.decapFrame(pool, offs[k]!, lens[k]!) + engine.innerIpLen;
+    },
+    () => {
+      const k = j++ & (POOL - 1);
+      sink += naiveDecap(fdb, verify, backend === 'vxlan', pool, offs[k]!, lens[k]!)!.length;
+    },
+    target,
+  );
+}
+
+/** Heap growth over `n` encap+decap packets (must be ≈ 0: nothing allocated per packet). */
+function heapGrowth(n: number): { packets: number; encapHeapGrowthBytes: number; decapHeapGrowthBytes: number } {
+  const g = (globalThis as { gc?: () => void }).gc;
+  const t = topo[4];
+  const enc = engineFor(t, 'vxlan');
+  const inner = innerPool(t, POOL, 64);
+  const dec = engineFor(t, 'vxlan');
+  const under = underlayPool(t, 'vxlan', POOL, 64, EncapLayer.Ethernet);
+  const measure = (fn: (k: number) => void): number => {
+    for (let k = 0; k < 100_000; k++) fn(k & (POOL - 1)); // warm up / optimise first
+    g?.();
+    const before = process.memoryUsage().heapUsed;
+    for (let k = 0; k < n; k++) fn(k & (POOL - 1));
+    g?.();
+    return process.memoryUsage().heapUsed - before;
+  };
+  const e = measure((k) => {
+    sink += enc.encap(inner.pool, inner.offs[k]!, inner.lens[k]!, EncapLayer.Ethernet);
+  });
+  const d = measure((k) => {
+    sink += dec.decapFrame(under.pool, under.offs[k]!, under.lens[k]!);
+  });
+  return { packets: n, encapHeapGrowthBytes: e, decapHeapGrowthBytes: d };
+}
+
+async function main(): Promise<void> {
+  process.stdout.write(`${'case'.padEnd(44)} ${'vtep'.padStart(11)} ${'baseline'.padStart(11)} ${'ratio'.padStart(7)} ${'target'.padStart(10)}\n`);
+  for (const size of [64, 512, 1400]) {
+    const t = size === 64 ? 10e6 : size === 1400 ? 8e6 : null;
+    await encapCase('vxlan', 4, size, true, t);
+    await encapCase('vxlan', 4, size, false, null);
+    await encapCase('vxlan', 6, size, true, null);
+    await encapCase('vxlan', 6, size, false, null);
+    await encapCase('ipip', 4, size, false, null);
+    await encapCase('ipip', 6, size, false, null);
+  }
+  for (const size of [64, 512, 1400]) {
+    await decapCase('vxlan', 4, size, false, size === 64 ? 10e6 : size === 1400 ? 8e6 : null);
+    await decapCase('vxlan', 4, size, true, size === 1400 ? 3.5e6 : null);
+    await decapCase('vxlan', 6, size, false, null);
+    await decapCase('vxlan', 6, size, true, null);
+    await decapCase('ipip', 4, size, false, null);
+    await decapCase('ipip', 6, size, false, null);
+  }
+  for (const c of fdbBenchCases()) {
+    await race(`fdb lookup4 ${c.prefixes} prefixes`, c.candidate, c.baseline, c.prefixes === 5000 ? 20e6 : null);
+  }
+  const heap = filter === '' ? heapGrowth(quick ? 1_000_000 : 10_000_000) : null;
+  if (heap !== null) {
+    process.stdout.write(`heap growth over ${heap.packets} packets: encap ${heap.encapHeapGrowthBytes} B, decap ${heap.decapHeapGrowthBytes} B\n`);
+  }
+  const below = rows.filter((r) => r.pass === false).map((r) => r.name);
+  const slowerThan2x = rows.filter((r) => r.ratio < 2 && !r.name.startsWith('fdb')).map((r) => r.name);
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: (await import('node:os')).cpus().map((c) => c.model)[0],
+    quick,
+    rows,
+    heap,
+    belowTarget: below,
+    under2xBaseline: slowerThan2x,
+    sink,
+  };
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/hotpath.json', JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(`\nbelow target: ${below.length === 0 ? 'none' : below.join('; ')}\n`);
+  process.stdout.write(`under 2x baseline: ${slowerThan2x.length === 0 ? 'none' : slowerThan2x.join('; ')}\n`);
+  process.stdout.write('results: bench/results/hotpath.json\n');
+}
+
+await main();

@@ -1,0 +1,57 @@
+/**
+ * Inner-flow hash for the outer UDP source port (and IPv6 flow label), as Linux does with
+ * skb_get_hash() + udp_flow_src_port(): the same flow always maps to the same port, different flows
+ * spread over the configured range. MurmurHash3 (32-bit) mixing over a few integer words; no allocation.
+ */
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+function mix(h: number, k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, C2);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finish(h: number, nBytes: number): number {
+  h ^= nBytes;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const SEED = 0x7674_6570; // "vtep"
+
+/** Hash of an IPv4 flow: addresses, protocol and the L4 port word (0 when there are no ports). */
+export function flowHash4(src: number, dst: number, proto: number, ports: number): number {
+  let h = mix(SEED, src);
+  h = mix(h, dst);
+  h = mix(h, proto);
+  h = mix(h, ports);
+  return finish(h, 16);
+}
+
+/** Hash of an IPv6 flow: addresses read from buf, protocol and the L4 port word (0 when none). */
+export function flowHash6(buf: Uint8Array, srcOff: number, dstOff: number, proto: number, ports: number): number {
+  let h = SEED;
+  for (let i = 0; i < 16; i += 4) {
+    h = mix(h, (buf[srcOff + i]! << 24) | (buf[srcOff + i + 1]! << 16) | (buf[srcOff + i + 2]! << 8) | buf[srcOff + i + 3]!);
+  }
+  for (let i = 0; i < 16; i += 4) {
+    h = mix(h, (buf[dstOff + i]! << 24) | (buf[dstOff + i + 1]! << 16) | (buf[dstOff + i + 2]! << 8) | buf[dstOff + i + 3]!);
+  }
+  h = mix(h, proto);
+  h = mix(h, ports);
+  return finish(h, 40);
+}
+
+/** Map a 32-bit hash into [min, max] like udp_flow_src_port(): ((u64)hash * range) >> 32. */
+export function portFromHash(hash: number, min: number, max: number): number {
+  return min + Math.floor((hash * (max - min + 1)) / 4294967296);
+}
