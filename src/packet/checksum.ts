@@ -15,7 +15,7 @@
  */
 
 let lastArrayBuffer: ArrayBufferLike | null = null;
-let lastWords = new Uint32Array(0);
+let lastWords: Uint32Array = new Uint32Array(0);
 
 /** A Uint32Array over `buf`'s whole ArrayBuffer, cached: no allocation while the same pool is used. */
 function wordsOf(buf: Uint8Array): Uint32Array {
@@ -66,6 +66,9 @@ export function sumBE(buf: Uint8Array, off: number, len: number): number {
   // Little-endian word sums are the byte-swapped big-endian sum when the body starts at an even
   // position of the stream; at an odd position the shift by one byte cancels the swap.
   let body = accLE % 0xffff;
+  // Keep a non-zero body non-zero (-0, 0xffff): reducing it to +0 would make an all-0xff message's
+  // checksum 0xffff instead of 0x0000 (RFC 1071 and Linux csum_fold give 0x0000; the short path does too).
+  if (body === 0 && accLE !== 0) body = 0xffff;
   if (!bodyStartOdd) body = ((body & 0xff) << 8) | (body >>> 8);
   return accBE + body;
 }
