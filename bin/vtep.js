@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Entry point for `npx vtep`: runs the TypeScript CLI through tsx's loader (no build step).
-import { register } from 'tsx/esm/api';
+// Entry point for `npx vtep`: runs the TypeScript CLI as an esbuild bundle cached in build/bundle/
+// (rebuilt when a source file changes; see scripts/bundle.mjs). No separate build step.
+import { importBundled } from '../scripts/bundle.mjs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv.slice(2));
-process.exitCode = code;
+const { main } = await importBundled('src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -60,7 +60,7 @@ class ExpectSink implements OutputSink {
     const lines = diffs.slice(0, 12).map((d) => {
       const dot = d.field.lastIndexOf('.');
       const layer = dot > 0 ? d.field.slice(0, dot) : d.field;
-      return `  ${layer.padEnd(14)} ${d.field.padEnd(22)} expected ${d.expected.slice(0, 64).padEnd(24)} got ${d.got.slice(0, 64)}`;
+      return `  ${layer.padEnd(14)} ${d.field.padEnd(22)} ${d.expected.slice(0, 64).padEnd(33)} ${d.got.slice(0, 64)}`;
     });
     this.mismatch = `packet ${this.index} differs from the expected capture:\n  ${'layer'.padEnd(14)} ${'field'.padEnd(22)} ${'expected'.padEnd(33)} got\n${lines.join('\n')}`;
   }

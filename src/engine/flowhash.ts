@@ -23,12 +23,12 @@ function finish(h: number, nBytes: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0; // int32: stays a small integer across calls (a uint32 above 2^31 would be boxed)
 }
 
 const SEED = 0x7674_6570; // "vtep"
 
-/** Hash of an IPv4 flow: addresses, protocol and the L4 port word (0 when there are no ports). */
+/** Hash (int32) of an IPv4 flow: addresses, protocol and the L4 port word (0 when there are no ports). */
 export function flowHash4(src: number, dst: number, proto: number, ports: number): number {
   let h = mix(SEED, src);
   h = mix(h, dst);
@@ -37,7 +37,7 @@ export function flowHash4(src: number, dst: number, proto: number, ports: number
   return finish(h, 16);
 }
 
-/** Hash of an IPv6 flow: addresses read from buf, protocol and the L4 port word (0 when none). */
+/** Hash (int32) of an IPv6 flow: addresses read from buf, protocol and the L4 port word (0 when none). */
 export function flowHash6(buf: Uint8Array, srcOff: number, dstOff: number, proto: number, ports: number): number {
   let h = SEED;
   for (let i = 0; i < 16; i += 4) {
@@ -53,5 +53,5 @@ export function flowHash6(buf: Uint8Array, srcOff: number, dstOff: number, proto
 
 /** Map a 32-bit hash into [min, max] like udp_flow_src_port(): ((u64)hash * range) >> 32. */
 export function portFromHash(hash: number, min: number, max: number): number {
-  return min + Math.floor((hash * (max - min + 1)) / 4294967296);
+  return min + Math.floor(((hash >>> 0) * (max - min + 1)) / 4294967296);
 }

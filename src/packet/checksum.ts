@@ -2,7 +2,7 @@
  * Internet checksum (RFC 1071) over bytes at an offset, without allocation.
  *
  * Sums are kept as plain numbers (doubles) that are only *congruent* to the 16-bit one's-complement sum
- * modulo 0xffff: adding 32-bit words and reducing once at the end with `% 0xffff` is the same as folding
+ * modulo 0xffff: adding 32-bit words and folding the carries once at the end is the same as folding
  * carries after every 16-bit add (2^16 ≡ 1 mod 0xffff). That lets the body be summed four bytes at a time
  * through a Uint32Array over the buffer's ArrayBuffer (little-endian on every platform Node runs on; the
  * byte order is fixed up once at the end, RFC 1071 §2(B)).
@@ -38,7 +38,11 @@ export function sumBE(buf: Uint8Array, off: number, len: number): number {
   if (len < SMALL) {
     let acc = 0;
     let p = off;
-    for (; p + 1 < end; p += 2) acc += (buf[p]! << 8) | buf[p + 1]!;
+    for (; p + 3 < end; p += 4) acc += ((buf[p]! << 8) | buf[p + 1]!) + ((buf[p + 2]! << 8) | buf[p + 3]!);
+    if (p + 1 < end) {
+      acc += (buf[p]! << 8) | buf[p + 1]!;
+      p += 2;
+    }
     if (p < end) acc += buf[p]! << 8;
     return acc;
   }
@@ -65,18 +69,22 @@ export function sumBE(buf: Uint8Array, off: number, len: number): number {
   for (; p < end; p++) accBE += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
   // Little-endian word sums are the byte-swapped big-endian sum when the body starts at an even
   // position of the stream; at an odd position the shift by one byte cancels the swap.
-  let body = accLE % 0xffff;
-  // Keep a non-zero body non-zero (-0, 0xffff): reducing it to +0 would make an all-0xff message's
-  // checksum 0xffff instead of 0x0000 (RFC 1071 and Linux csum_fold give 0x0000; the short path does too).
-  if (body === 0 && accLE !== 0) body = 0xffff;
+  // foldSum keeps a non-zero body non-zero (0xffff, "-0"): reducing it to +0 would make an all-0xff
+  // message's checksum 0xffff instead of 0x0000 (RFC 1071 and Linux csum_fold give 0x0000).
+  let body = foldSum(accLE);
   if (!bodyStartOdd) body = ((body & 0xff) << 8) | (body >>> 8);
   return accBE + body;
 }
 
 /** Reduce a partial sum to its 16-bit one's-complement value (0 stays 0 only for an all-zero sum). */
 export function foldSum(acc: number): number {
-  const r = acc % 0xffff;
-  return r === 0 && acc !== 0 ? 0xffff : r;
+  // end-around carry, as csum_fold does; no `%` (a double modulo is a slow runtime call in V8)
+  while (acc > 0x7fffffff) {
+    const hi = Math.floor(acc / 65536);
+    acc = acc - hi * 65536 + hi;
+  }
+  while (acc > 0xffff) acc = (acc & 0xffff) + (acc >>> 16);
+  return acc;
 }
 
 /** The checksum field value for a partial sum: the one's complement of the folded sum. */
