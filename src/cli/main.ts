@@ -44,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`vtep: ${msg}\n`);
+    // one line per problem (a config error lists them all, first problem first)
+    for (const line of msg.split('\n')) process.stderr.write(`vtep: ${line}\n`);
     if (!(err instanceof VtepError) && process.env.VTEP_DEBUG) process.stderr.write(String((err as Error).stack) + '\n');
     return exitCodeFor(err);
   }
