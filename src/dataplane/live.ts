@@ -1,0 +1,655 @@
+/**
+ * The live dataplane: a TUN device and underlay sockets joined by the engine, on one thread, driven by
+ * readiness callbacks on the Node event loop (uv_poll via the addon; no busy spin, no blocking call).
+ *
+ * ## Runtime behaviour of `vtep run` (contract for operators and the e2e tests)
+ * `vtep run --config FILE [--metrics HOST:PORT] [--log-level LEVEL] [--io native|node] [--batch N]`,
+ * as root inside the node's network namespace (src/cli/run.ts).
+ * - Start (in this order, undone in reverse on any failure, so a failed start leaves nothing behind):
+ *   load + validate the config → open the underlay socket(s) (VXLAN: UDP bound to node.underlayIP:
+ *   vxlan.port; IPIP: raw IP sockets, protocol 4 for inner IPv4 and 41 for inner IPv6) → metrics
+ *   listener (if --metrics) → TUN `tun.name` (IFF_TUN|IFF_NO_PI, exclusive: an existing device of that
+ *   name is an error) with `tun.mtu`, `tun.txqueuelen`, address = the network address of this node's
+ *   first pod CIDR of each family (/32, /128 nodad), link up → one route per peer pod CIDR
+ *   (`ip route replace CIDR dev TUN [src OWN]`) → config watch → log line `{"msg":"ready",...}`.
+ *   Startup takes ~0.3–1 s (most of it Node start and `ip` commands).
+ * - Logs: JSON lines (pino) on stdout: `{"level":30,"time":…,"msg":"ready","tun":"vtep0",
+ *   "underlay":"198.51.100.1:4789","peers":1,"routes":1,"io":"native","metrics":"127.0.0.1:9587"}`.
+ *   Other messages: "config reloaded" (with added/removed/changed peers, routes added/removed),
+ *   "config rejected" (with `errors`, the old config stays), "config change requires restart",
+ *   "stats" (every --stats-interval seconds, default 0 = off), "shutdown" (with final counters), "stopped".
+ * - Startup failures: one line `vtep: <reason>` on stderr, exit 2 for a bad config or usage, 1 otherwise
+ *   (not root, port in use, device exists, addon missing — the last suggests `--io node`).
+ * - Config file changes (written in place or replaced by rename) are applied within ~0.1–0.5 s: the FDB is
+ *   swapped between two batches and routes are diffed (`ip route replace` / `ip route del`); flows to
+ *   unchanged peers are not touched. An invalid file is rejected with a log line; the old config stays.
+ *   Changing node identity, backend, VNI, port or tun settings logs "config change requires restart".
+ * - SIGINT / SIGTERM: stop reading, delete routes, close (and so delete) the TUN device, close sockets
+ *   and the metrics listener, log final counters, exit 0. A second signal exits at once (status 1).
+ * - Metrics (`--metrics`): Prometheus text at http://HOST:PORT/metrics: vtep_peer_{tx,rx}_{packets,bytes}_total
+ *   {peer}, vtep_drops_total{reason} (engine reasons and I/O reasons, see IO_DROP_NAMES),
+ *   vtep_io_errors_total{op,errno}, vtep_batch_size{op} (histogram), vtep_fdb_peers, vtep_fdb_prefixes,
+ *   vtep_config_reloads_total{result}, vtep_icmp_sent_total, plus process metrics.
+ *
+ * ## The two directions
+ * TUN → underlay (pod packets out):
+ *   1. TUN readable: read a batch (≤ `batch` packets) into the TUN region's slots at the read offset
+ *   2. per packet: engine.encap in place (FDB lookup, MTU check, outer headers into the headroom);
+ *      a too-big packet's ICMP reply (engine.icmpView) is copied to an ICMP slot and queued for the TUN
+ *   3. the outputs are queued per underlay socket (VXLAN: one; IPIP: by inner family) with the peer's
+ *      underlay address, then sent with one sendBatch (sendmmsg) per socket
+ * Underlay → TUN (peer packets in):
+ *   1. socket readable: recvBatch (recvmmsg) into that socket's region
+ *   2. per datagram: strict decap (VXLAN payload from a UDP socket; a whole IPv4 packet from an IPv4 raw
+ *      socket; an IPv6 raw socket's payload gets its IPv6 header rebuilt in the headroom first)
+ *   3. the inner IP packets are written to the TUN straight from the receive slots (writeBatch)
+ *
+ * ## Back-pressure (no userspace queue to overflow)
+ * A write that would block (sendBatch / writeBatch returning 0: EAGAIN) keeps its batch; the fd is
+ * watched for WRITABLE and reading stops on the side that feeds it (TUN reads pause while a socket
+ * batch is pending; socket reads pause while a TUN batch is pending). The kernel queues then fill and
+ * the kernel drops (UDP RcvbufErrors, TUN tx_dropped), where the usual tools count them. A write that
+ * fails with an error skips that one packet and counts it (`send-error`, `tun-write-error`, plus
+ * vtep_io_errors_total{op,errno}). Each readiness callback handles at most `rounds` batches, so
+ * neither direction starves the other or the timers.
+ *
+ * The outer UDP source port of VXLAN packets is the bound port (a UDP socket sends from it), not the
+ * kernel's flow hash: receivers accept any source port (RFC 7348 §5), but ECMP spreads less.
+ * IPIP over IPv6 sends with the socket's defaults for hop limit and traffic class (the kernel writes the
+ * outer header); IPIP over IPv4 uses IP_HDRINCL, so the engine's outer header (TTL, TOS/ECN, DF) goes out.
+ */
+import { Engine, EncapLayer } from '../engine/engine.ts';
+import { Drop } from '../engine/drops.ts';
+import type { Fdb } from '../fdb/fdb.ts';
+import type { PacketBatchIo } from '../io/tun.ts';
+import { POLL_READABLE, POLL_WRITABLE, type DatagramBatchIo } from '../io/udp.ts';
+import { SlotPool, SLOT_HEADROOM, slotSizeFor } from './slots.ts';
+
+/** A TUN-like packet edge with readiness callbacks (TunDevice, MemoryTun). */
+export interface LiveTun extends PacketBatchIo {
+  readonly name: string;
+  watch(cb: (events: number) => void, events?: number): void;
+  watchEvents(events: number): void;
+  unwatch(): void;
+}
+
+/** How a channel's received datagrams start. */
+export const RxFormat = {
+  /** UDP socket: the VXLAN header (the kernel checked IP and UDP). */
+  VxlanPayload: 0,
+  /** IPv4 raw socket: the whole outer IPv4 packet. */
+  Ip: 1,
+  /** IPv6 raw socket: the outer payload only (the inner packet); the channel's protocol says which. */
+  Ip6Payload: 2,
+} as const;
+export type RxFormat = (typeof RxFormat)[keyof typeof RxFormat];
+
+export interface UnderlayChannel {
+  io: DatagramBatchIo;
+  rx: RxFormat;
+  /** Underlay family of the socket (decides how source addresses are read). */
+  family: 4 | 6;
+  /** Ip6Payload channels: the IP protocol carried (4 or 41). */
+  protocol?: number;
+}
+
+export interface LiveOptions {
+  engine: Engine;
+  tun: LiveTun;
+  channels: UnderlayChannel[];
+  /** Channel index for encapsulated inner IPv4 / IPv6 packets (-1: none; counted as no-tx-channel). */
+  txChannel4: number;
+  txChannel6: number;
+  /** What encap writes: Payload for UDP and IPv6 raw sockets, Ip for IPv4 raw sockets with IP_HDRINCL. */
+  encapLayer: EncapLayer;
+  /** Slot size (see liveSlotSize); every io's readCapacity must be ≤ slotSize − SLOT_HEADROOM. */
+  slotSize: number;
+  /** Packets per batch. Defaults to 64. */
+  batch?: number;
+  /** Batches handled per readiness callback. Defaults to 8. */
+  rounds?: number;
+}
+
+/** I/O-level drop reasons (the engine's are in src/engine/drops.ts). Same naming rules. */
+export const IoDrop = {
+  /** A TUN packet longer than a slot's read capacity. */
+  TunReadTruncated: 0,
+  /** A datagram longer than a slot's read capacity. */
+  SocketReadTruncated: 1,
+  /** sendBatch failed for this datagram (errno in vtep_io_errors_total). */
+  SendError: 2,
+  /** writeBatch to the TUN failed for this packet. */
+  TunWriteError: 3,
+  /** An encapsulated packet of a family no underlay socket carries (IPIP without that socket). */
+  NoTxChannel: 4,
+} as const;
+export const IO_DROP_NAMES: readonly string[] = ['tun-read-truncated', 'socket-read-truncated', 'send-error', 'tun-write-error', 'no-tx-channel'];
+export const IO_DROP_HELP: readonly string[] = [
+  'packet read from the TUN is larger than a slot (MTU above what the slots were sized for)',
+  'datagram larger than a slot (underlay MTU above what the slots were sized for, or GRO)',
+  'the kernel refused to send the datagram (see vtep_io_errors_total for the errno)',
+  'the kernel refused the packet written to the TUN device',
+  'no underlay socket for the inner packet\'s family (IPIP)',
+];
+
+/** I/O operations, for error and batch-size counters. */
+export const IoOp = { TunRead: 0, SocketRecv: 1, SocketSend: 2, TunWrite: 3, Poll: 4 } as const;
+export const IO_OP_NAMES: readonly string[] = ['tun-read', 'socket-recv', 'socket-send', 'tun-write', 'poll'];
+
+/** Batch-size histogram: bucket b counts batches of size in (2^(b-1), 2^b]; b = 0 is size 1. */
+export const BATCH_BUCKETS = 12; // up to 2048
+const ERRNO_SLOTS = 256;
+
+/** Slot size for a dataplane whose largest packet (TUN MTU or underlay datagram) is `maxPacket` bytes. */
+export function liveSlotSize(maxPacket: number): number {
+  return slotSizeFor(maxPacket);
+}
+
+/** Totals for one peer (by name: they survive FDB swaps). */
+export interface PeerCounters {
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+}
+
+export class LiveDataplane {
+  readonly engine: Engine;
+  readonly tun: LiveTun;
+  readonly channels: readonly UnderlayChannel[];
+  readonly slots: SlotPool;
+  readonly batch: number;
+  readonly rounds: number;
+
+  // ---- counters (typed arrays; read by metrics and the final log)
+  /** I/O drops by IoDrop code. */
+  readonly ioDrops = new Float64Array(IO_DROP_NAMES.length);
+  /** Errors by [op * 256 + errno]. */
+  readonly ioErrors = new Float64Array(IO_OP_NAMES.length * ERRNO_SLOTS);
+  /** Batch sizes: [op * BATCH_BUCKETS + bucket], plus per-op sums and counts. */
+  readonly batchHist = new Float64Array(IO_OP_NAMES.length * BATCH_BUCKETS);
+  readonly batchSum = new Float64Array(IO_OP_NAMES.length);
+  readonly batchCount = new Float64Array(IO_OP_NAMES.length);
+  tunReadPackets = 0;
+  tunWritePackets = 0;
+  socketRecvPackets = 0;
+  socketSendPackets = 0;
+  icmpQueued = 0;
+  /** Per peer index of the current FDB (inner IP bytes). */
+  private peerTxPackets = new Float64Array(0);
+  private peerTxBytes = new Float64Array(0);
+  private peerRxPackets = new Float64Array(0);
+  private peerRxBytes = new Float64Array(0);
+  /** Totals of peers as of earlier FDBs, by name. */
+  private readonly retired = new Map<string, PeerCounters>();
+  private peerNames: string[] = [];
+
+  // ---- TUN → underlay
+  private readonly tunOffsets: Int32Array;
+  private readonly tunLengths: Int32Array;
+  private readonly encapLayer: EncapLayer;
+  private readonly txChannel4: number;
+  private readonly txChannel6: number;
+  private readonly txOff: Int32Array[];
+  private readonly txLen: Int32Array[];
+  private readonly txAddrs: Uint8Array[];
+  private readonly txPorts: Uint16Array[];
+  private readonly txPeer: Int32Array[];
+  private readonly txInner: Int32Array[];
+  private readonly txN: Int32Array;
+  private readonly txFirst: Int32Array;
+  /** 16 bytes per peer: the underlay address in the batch form (IPv4 v4-mapped). */
+  private peerAddr16 = new Uint8Array(0);
+
+  // ---- underlay → TUN
+  private readonly rxOffsets: Int32Array[];
+  private readonly rxLengths: Int32Array;
+  private readonly rxAddrs: Uint8Array;
+  private readonly rxPorts: Uint16Array;
+  private readonly local6: Uint8Array;
+  private readonly icmpOffsets: Int32Array;
+  /** The TUN write queue: decapped packets from one receive batch, or ICMP replies from one TUN batch. */
+  private readonly twOff: Int32Array;
+  private readonly twLen: Int32Array;
+  private twN = 0;
+  private twFirst = 0;
+
+  // ---- readiness
+  private running = false;
+  private tunEvents = -1;
+  private readonly chanEvents: Int32Array;
+  private readonly onTun: (events: number) => void;
+  private readonly onChan: ((events: number) => void)[];
+
+  constructor(opts: LiveOptions) {
+    this.engine = opts.engine;
+    this.tun = opts.tun;
+    this.channels = opts.channels;
+    this.batch = opts.batch ?? 64;
+    this.rounds = opts.rounds ?? 8;
+    this.encapLayer = opts.encapLayer;
+    this.txChannel4 = opts.txChannel4;
+    this.txChannel6 = opts.txChannel6;
+    const nc = opts.channels.length;
+    const b = this.batch;
+    if (!Number.isInteger(b) || b < 1 || b > 1024) throw new RangeError(`batch ${b} must be 1..1024`);
+    // TUN region + one region per channel + ICMP region
+    this.slots = new SlotPool(b * (2 + nc), opts.slotSize);
+    const cap = this.slots.readCapacity;
+    const tunCap = (opts.tun as { readCapacity?: number }).readCapacity;
+    if (tunCap !== undefined && tunCap > cap) throw new RangeError(`tun readCapacity ${tunCap} exceeds the slot capacity ${cap}`);
+    for (const ch of opts.channels) {
+      if (ch.io.readCapacity > cap) throw new RangeError(`socket readCapacity ${ch.io.readCapacity} exceeds the slot capacity ${cap}`);
+    }
+    this.tunOffsets = this.slots.region(b).offsets;
+    this.tunLengths = new Int32Array(b);
+    this.rxOffsets = [];
+    for (let c = 0; c < nc; c++) this.rxOffsets.push(this.slots.region(b).offsets);
+    this.icmpOffsets = this.slots.region(b).offsets;
+    this.rxLengths = new Int32Array(b);
+    this.rxAddrs = new Uint8Array(16 * b);
+    this.rxPorts = new Uint16Array(b);
+    this.twOff = new Int32Array(b);
+    this.twLen = new Int32Array(b);
+    this.txOff = [];
+    this.txLen = [];
+    this.txAddrs = [];
+    this.txPorts = [];
+    this.txPeer = [];
+    this.txInner = [];
+    for (let c = 0; c < nc; c++) {
+      this.txOff.push(new Int32Array(b));
+      this.txLen.push(new Int32Array(b));
+      this.txAddrs.push(new Uint8Array(16 * b));
+      this.txPorts.push(new Uint16Array(b));
+      this.txPeer.push(new Int32Array(b));
+      this.txInner.push(new Int32Array(b));
+    }
+    this.txN = new Int32Array(nc);
+    this.txFirst = new Int32Array(nc);
+    this.chanEvents = new Int32Array(nc).fill(-1);
+    const local = this.engine.currentFdb().local;
+    this.local6 = local.family === 6 ? local.underlayBytes : new Uint8Array(16);
+    this.adoptFdb(this.engine.currentFdb());
+
+    this.onTun = (events: number) => {
+      if (!this.running) return;
+      if (events < 0) {
+        this.countError(IoOp.Poll, events);
+        return;
+      }
+      if ((events & POLL_WRITABLE) !== 0) this.flushTun();
+      if ((events & POLL_READABLE) !== 0) this.readTun();
+      this.rearm();
+    };
+    this.onChan = [];
+    for (let c = 0; c < nc; c++) {
+      this.onChan.push((events: number) => {
+        if (!this.running) return;
+        if (events < 0) {
+          this.countError(IoOp.Poll, events);
+          return;
+        }
+        if ((events & POLL_WRITABLE) !== 0) this.flushTx(c);
+        if ((events & POLL_READABLE) !== 0) this.readChannel(c);
+        this.rearm();
+      });
+    }
+  }
+
+  /** Start watching the TUN and the sockets. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.tunEvents = POLL_READABLE;
+    this.tun.watch(this.onTun, POLL_READABLE);
+    for (let c = 0; c < this.channels.length; c++) {
+      this.chanEvents[c] = POLL_READABLE;
+      this.channels[c]!.io.watch(this.onChan[c]!, POLL_READABLE);
+    }
+  }
+
+  /** Stop watching (packets still queued in the kernel stay there). The owner closes the devices. */
+  stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    this.tun.unwatch();
+    for (const ch of this.channels) ch.io.unwatch();
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Swap in a new FDB between two batches: the engine uses it for the next packet; batches already
+   * encapsulated go to the addresses they were built for. Per-peer counters carry over by peer name.
+   */
+  setFdb(fdb: Fdb): void {
+    this.engine.setFdb(fdb);
+    this.adoptFdb(fdb);
+  }
+
+  private adoptFdb(fdb: Fdb): void {
+    // fold the current per-peer counters into the by-name totals
+    for (let i = 0; i < this.peerNames.length; i++) {
+      const name = this.peerNames[i]!;
+      const t = this.retired.get(name) ?? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+      t.txPackets += this.peerTxPackets[i]!;
+      t.txBytes += this.peerTxBytes[i]!;
+      t.rxPackets += this.peerRxPackets[i]!;
+      t.rxBytes += this.peerRxBytes[i]!;
+      this.retired.set(name, t);
+    }
+    const n = fdb.peers.length;
+    const newNames = fdb.peers.map((p) => p.name);
+    // batches still waiting to be sent name peers by old index: renumber them (-1: peer gone)
+    if (this.peerNames.length > 0) {
+      const index = new Map(newNames.map((name, i) => [name, i]));
+      for (let c = 0; c < this.txN.length; c++) {
+        const peers = this.txPeer[c]!;
+        for (let k = this.txFirst[c]!; k < this.txN[c]!; k++) peers[k] = index.get(this.peerNames[peers[k]!] ?? '') ?? -1;
+      }
+    }
+    this.peerNames = newNames;
+    this.peerTxPackets = new Float64Array(n);
+    this.peerTxBytes = new Float64Array(n);
+    this.peerRxPackets = new Float64Array(n);
+    this.peerRxBytes = new Float64Array(n);
+    const addr = new Uint8Array(16 * n);
+    for (let i = 0; i < n; i++) {
+      const p = fdb.peers[i]!;
+      if (p.family === 6) addr.set(p.underlayBytes, 16 * i);
+      else {
+        addr[16 * i + 10] = 0xff;
+        addr[16 * i + 11] = 0xff;
+        addr.set(p.underlayBytes, 16 * i + 12);
+      }
+    }
+    this.peerAddr16 = addr;
+  }
+
+  /** Per-peer totals by name (peers removed by a reload keep their final totals). */
+  peerCounters(): Map<string, PeerCounters> {
+    const out = new Map<string, PeerCounters>();
+    for (const [name, t] of this.retired) out.set(name, { ...t });
+    for (let i = 0; i < this.peerNames.length; i++) {
+      const name = this.peerNames[i]!;
+      const t = out.get(name) ?? { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 };
+      t.txPackets += this.peerTxPackets[i]!;
+      t.txBytes += this.peerTxBytes[i]!;
+      t.rxPackets += this.peerRxPackets[i]!;
+      t.rxBytes += this.peerRxBytes[i]!;
+      out.set(name, t);
+    }
+    return out;
+  }
+
+  /** Whether a batch is waiting for a writable fd. */
+  get blocked(): boolean {
+    if (this.twFirst < this.twN) return true;
+    for (let c = 0; c < this.channels.length; c++) if (this.txFirst[c]! < this.txN[c]!) return true;
+    return false;
+  }
+
+  // ============================================================================ TUN → underlay
+
+  private txIdle(): boolean {
+    if (this.twFirst < this.twN) return false;
+    for (let c = 0; c < this.txN.length; c++) if (this.txFirst[c]! < this.txN[c]!) return false;
+    return true;
+  }
+
+  private readTun(): void {
+    const pool = this.slots.pool;
+    const cap = this.slots.readCapacity;
+    const offsets = this.tunOffsets;
+    const lengths = this.tunLengths;
+    const engine = this.engine;
+    const layer = this.encapLayer;
+    const nc = this.txN.length;
+    for (let round = 0; round < this.rounds; round++) {
+      if (!this.txIdle()) return;
+      const n = this.tun.readBatch(pool, offsets, lengths, this.batch);
+      if (n <= 0) {
+        if (n < 0) this.countError(IoOp.TunRead, n);
+        return;
+      }
+      this.observeBatch(IoOp.TunRead, n);
+      this.tunReadPackets += n;
+      for (let c = 0; c < nc; c++) {
+        this.txN[c] = 0;
+        this.txFirst[c] = 0;
+      }
+      this.twN = 0;
+      this.twFirst = 0;
+      for (let i = 0; i < n; i++) {
+        const off = offsets[i]!;
+        const len = lengths[i]!;
+        if (len > cap) {
+          this.ioDrops[IoDrop.TunReadTruncated]!++;
+          continue;
+        }
+        const version = pool[off]! >>> 4;
+        const rc = engine.encap(pool, off, len, layer);
+        if (rc !== 0) {
+          if (rc === Drop.MtuExceeded && engine.icmpLen > 0) this.queueIcmp();
+          continue;
+        }
+        const c = version === 4 ? this.txChannel4 : this.txChannel6;
+        if (c < 0) {
+          this.ioDrops[IoDrop.NoTxChannel]!++;
+          continue;
+        }
+        const k = this.txN[c]!;
+        this.txN[c] = k + 1;
+        this.txOff[c]![k] = engine.outOff;
+        this.txLen[c]![k] = engine.outLen;
+        this.txPorts[c]![k] = engine.outPort;
+        const peer = engine.peer;
+        this.txPeer[c]![k] = peer;
+        this.txInner[c]![k] = engine.outLen - (off - engine.outOff);
+        const addrs = this.txAddrs[c]!;
+        const src = this.peerAddr16;
+        const s = 16 * peer;
+        const d = 16 * k;
+        for (let j = 0; j < 16; j++) addrs[d + j] = src[s + j]!;
+      }
+      for (let c = 0; c < nc; c++) if (this.txN[c]! > 0) this.flushTx(c);
+      if (this.twN > 0) this.flushTun();
+      if (n < this.batch) return;
+    }
+  }
+
+  private queueIcmp(): void {
+    const k = this.twN;
+    if (k >= this.icmpOffsets.length) return; // cannot happen: at most one reply per packet of a batch
+    const off = this.icmpOffsets[k]!;
+    const len = this.engine.icmpLen;
+    this.slots.pool.set(this.engine.icmpView.subarray(0, len), off);
+    this.twOff[k] = off;
+    this.twLen[k] = len;
+    this.twN = k + 1;
+    this.icmpQueued++;
+  }
+
+  /** Send channel c's pending batch; true when nothing is left pending. */
+  private flushTx(c: number): boolean {
+    const io = this.channels[c]!.io;
+    const pool = this.slots.pool;
+    const end = this.txN[c]!;
+    let first = this.txFirst[c]!;
+    const offs = this.txOff[c]!;
+    const lens = this.txLen[c]!;
+    const addrs = this.txAddrs[c]!;
+    const ports = this.txPorts[c]!;
+    const peers = this.txPeer[c]!;
+    const inner = this.txInner[c]!;
+    while (first < end) {
+      const r = io.sendBatch(pool, offs, lens, addrs, ports, end, first);
+      if (r > 0) {
+        this.observeBatch(IoOp.SocketSend, r);
+        this.socketSendPackets += r;
+        for (let k = first; k < first + r; k++) {
+          const p = peers[k]!;
+          if (p >= 0 && p < this.peerTxPackets.length) {
+            this.peerTxPackets[p]!++;
+            this.peerTxBytes[p]! += inner[k]!;
+          }
+        }
+        first += r;
+      } else if (r === 0) {
+        break; // would block: keep [first, end), wait for WRITABLE
+      } else {
+        this.countError(IoOp.SocketSend, r);
+        this.ioDrops[IoDrop.SendError]!++;
+        first++;
+      }
+    }
+    this.txFirst[c] = first;
+    return first >= end;
+  }
+
+  // ============================================================================ underlay → TUN
+
+  private readChannel(c: number): void {
+    const ch = this.channels[c]!;
+    const io = ch.io;
+    const pool = this.slots.pool;
+    const cap = this.slots.readCapacity;
+    const offsets = this.rxOffsets[c]!;
+    const lengths = this.rxLengths;
+    const addrs = this.rxAddrs;
+    const engine = this.engine;
+    const fmt = ch.rx;
+    const fam = ch.family;
+    const addrSkip = fam === 4 ? 12 : 0;
+    for (let round = 0; round < this.rounds; round++) {
+      if (this.twFirst < this.twN) return;
+      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch);
+      if (n <= 0) {
+        if (n < 0) this.countError(IoOp.SocketRecv, n);
+        return;
+      }
+      this.observeBatch(IoOp.SocketRecv, n);
+      this.socketRecvPackets += n;
+      this.twN = 0;
+      this.twFirst = 0;
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        const off = offsets[i]!;
+        const len = lengths[i]!;
+        if (len > cap) {
+          this.ioDrops[IoDrop.SocketReadTruncated]!++;
+          continue;
+        }
+        let rc: number;
+        if (fmt === RxFormat.VxlanPayload) {
+          rc = engine.decapVxlanPayload(pool, off, len, fam, addrs, 16 * i + addrSkip);
+        } else if (fmt === RxFormat.Ip) {
+          rc = engine.decapIp(pool, off, len);
+        } else {
+          this.writeIpv6Header(pool, off - 40, len, ch.protocol ?? 4, addrs, 16 * i);
+          rc = engine.decapIp(pool, off - 40, len + 40);
+        }
+        if (rc !== 0) continue;
+        const p = engine.peer;
+        const ilen = engine.innerIpLen;
+        if (p >= 0 && p < this.peerRxPackets.length) {
+          this.peerRxPackets[p]!++;
+          this.peerRxBytes[p]! += ilen;
+        }
+        this.twOff[k] = engine.innerIpOff;
+        this.twLen[k] = ilen;
+        k++;
+      }
+      this.twN = k;
+      if (k > 0) this.flushTun();
+      if (n < this.batch) return;
+    }
+  }
+
+  /** The outer IPv6 header an IPv6 raw socket strips, rebuilt so that decapIp can check it whole. */
+  private writeIpv6Header(buf: Uint8Array, at: number, payloadLen: number, proto: number, src: Uint8Array, srcOff: number): void {
+    buf[at] = 0x60;
+    buf[at + 1] = 0;
+    buf[at + 2] = 0;
+    buf[at + 3] = 0;
+    buf[at + 4] = payloadLen >>> 8;
+    buf[at + 5] = payloadLen & 0xff;
+    buf[at + 6] = proto;
+    buf[at + 7] = 64;
+    for (let j = 0; j < 16; j++) buf[at + 8 + j] = src[srcOff + j]!;
+    const l = this.local6;
+    for (let j = 0; j < 16; j++) buf[at + 24 + j] = l[j]!;
+  }
+
+  /** Write the pending TUN batch; true when nothing is left pending. */
+  private flushTun(): boolean {
+    const pool = this.slots.pool;
+    const end = this.twN;
+    let first = this.twFirst;
+    while (first < end) {
+      const r = this.tun.writeBatch(pool, this.twOff, this.twLen, end, first);
+      if (r > 0) {
+        this.observeBatch(IoOp.TunWrite, r);
+        this.tunWritePackets += r;
+        first += r;
+      } else if (r === 0) {
+        break;
+      } else {
+        this.countError(IoOp.TunWrite, r);
+        this.ioDrops[IoDrop.TunWriteError]!++;
+        first++;
+      }
+    }
+    this.twFirst = first;
+    return first >= end;
+  }
+
+  // ============================================================================ readiness
+
+  /** Watch for what each fd is needed for now: READABLE where reading may go on, WRITABLE where a batch waits. */
+  private rearm(): void {
+    if (!this.running) return;
+    const twBlocked = this.twFirst < this.twN;
+    let txBlocked = false;
+    for (let c = 0; c < this.txN.length; c++) if (this.txFirst[c]! < this.txN[c]!) txBlocked = true;
+    const tunEv = (twBlocked || txBlocked ? 0 : POLL_READABLE) | (twBlocked ? POLL_WRITABLE : 0);
+    if (tunEv !== this.tunEvents) {
+      this.tunEvents = tunEv;
+      this.tun.watchEvents(tunEv);
+    }
+    for (let c = 0; c < this.txN.length; c++) {
+      const ev = (twBlocked ? 0 : POLL_READABLE) | (this.txFirst[c]! < this.txN[c]! ? POLL_WRITABLE : 0);
+      if (ev !== this.chanEvents[c]) {
+        this.chanEvents[c] = ev;
+        this.channels[c]!.io.watchEvents(ev);
+      }
+    }
+  }
+
+  private observeBatch(op: number, n: number): void {
+    const b = n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+    this.batchHist[op * BATCH_BUCKETS + (b < BATCH_BUCKETS ? b : BATCH_BUCKETS - 1)]!++;
+    this.batchSum[op]! += n;
+    this.batchCount[op]!++;
+  }
+
+  private countError(op: number, code: number): void {
+    const e = code < 0 ? -code : code;
+    this.ioErrors[op * ERRNO_SLOTS + (e < ERRNO_SLOTS ? e : 0)]!++;
+  }
+
+  /** Non-zero I/O errors as {op, errno number, count}. */
+  ioErrorList(): { op: string; errno: number; count: number }[] {
+    const out: { op: string; errno: number; count: number }[] = [];
+    for (let i = 0; i < this.ioErrors.length; i++) {
+      const v = this.ioErrors[i]!;
+      if (v !== 0) out.push({ op: IO_OP_NAMES[Math.floor(i / ERRNO_SLOTS)]!, errno: i % ERRNO_SLOTS, count: v });
+    }
+    return out;
+  }
+}
+
+export { SLOT_HEADROOM };

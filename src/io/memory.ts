@@ -1,0 +1,388 @@
+/**
+ * In-process fakes of the two packet edges, with the batch shapes of src/io/tun.ts and src/io/udp.ts
+ * (after wireguard-go's tuntest / bindtest): the live dataplane runs on them unchanged in unit tests.
+ *
+ * - MemoryTun: `inject()` plays the kernel handing a pod packet to the TUN reader; what the dataplane
+ *   writes lands in `written` (copies). Knobs: `writeBudget` (writes accepted before "would block",
+ *   i.e. EAGAIN), `failWrites`/`failErrno` (the next writes fail with -errno), `queueLimit`.
+ * - MemoryNet + MemorySocket: a little underlay. `net.socket({address, port})` binds a datagram socket;
+ *   `sendBatch` copies each datagram to the socket bound at the destination (or counts it in
+ *   `net.lost`). `kind: 'raw'` sockets behave as the kernel's raw IP sockets used for IPIP: IPv4 ones
+ *   send and receive whole IPv4 packets (IP_HDRINCL), IPv6 ones send and receive the payload only.
+ *
+ * Readiness follows uv_poll: level-triggered. A watch callback runs (on a later turn, via setImmediate)
+ * while there is something to read and READABLE is asked, or while writes are possible and WRITABLE is
+ * asked — so a dataplane that keeps asking for WRITABLE without writing spins here as it would on the
+ * real fds, and tests see it (`watchCalls`).
+ *
+ * These are test doubles: they allocate per packet freely. Never used by `vtep run`.
+ */
+import { constants as osConstants } from 'node:os';
+import type { PacketBatchIo } from './tun.ts';
+import { POLL_READABLE, POLL_WRITABLE, parseIpInto, formatIp, type DatagramBatchIo } from './udp.ts';
+
+const { EBADF, EINVAL } = osConstants.errno;
+
+/** Level-triggered readiness for the fakes. */
+class FakePoll {
+  cb: ((events: number) => void) | null = null;
+  events = 0;
+  calls = 0;
+  private scheduled = false;
+  private readonly fire: () => void;
+
+  constructor(private readonly ready: () => number) {
+    this.fire = () => {
+      this.scheduled = false;
+      const cb = this.cb;
+      if (cb === null) return;
+      const ev = this.ready() & this.events;
+      if (ev === 0) return;
+      this.calls++;
+      cb(ev);
+      this.kick();
+    };
+  }
+
+  /** Re-evaluate readiness on a later turn. */
+  kick(): void {
+    if (this.scheduled || this.cb === null) return;
+    if ((this.ready() & this.events) === 0) return;
+    this.scheduled = true;
+    setImmediate(this.fire);
+  }
+}
+
+export interface MemoryTunOptions {
+  /** Interface name shown in messages. Defaults to 'mem0'. */
+  name?: string;
+  /** Bytes a read may write at its offset (packets longer are truncated, with their real length reported). */
+  readCapacity: number;
+  /** Packets waiting to be read; more are dropped and counted in `queueDrops`. Defaults to 4096. */
+  queueLimit?: number;
+}
+
+export class MemoryTun implements PacketBatchIo {
+  readonly name: string;
+  readonly readCapacity: number;
+  /** Packets the dataplane wrote, in order (copies). */
+  readonly written: Buffer[] = [];
+  /** Writes accepted before writeBatch reports "would block" (0); decremented per packet. Defaults to Infinity. */
+  writeBudget = Infinity;
+  /** The next `failWrites` packets fail with -failErrno (each is reported once, as the first of a call). */
+  failWrites = 0;
+  failErrno = osConstants.errno.EIO;
+  /** Packets dropped because the read queue was full. */
+  queueDrops = 0;
+  readCalls = 0;
+  writeCalls = 0;
+  closed = false;
+  private readonly queue: Buffer[] = [];
+  private readonly queueLimit: number;
+  private readonly poll: FakePoll;
+
+  constructor(opts: MemoryTunOptions) {
+    this.name = opts.name ?? 'mem0';
+    this.readCapacity = opts.readCapacity;
+    this.queueLimit = opts.queueLimit ?? 4096;
+    this.poll = new FakePoll(() => (this.queue.length > 0 ? POLL_READABLE : 0) | (this.writeBudget > 0 ? POLL_WRITABLE : 0));
+  }
+
+  /** How many times a watch callback ran. */
+  get watchCalls(): number {
+    return this.poll.calls;
+  }
+
+  /** Current watch interest (POLL_* bits). */
+  get watchedEvents(): number {
+    return this.poll.cb === null ? 0 : this.poll.events;
+  }
+
+  /** A pod sends `pkt` (an IP packet) into the TUN: it becomes readable. Returns false if the queue was full. */
+  inject(pkt: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.queue.length >= this.queueLimit) {
+      this.queueDrops++;
+      return false;
+    }
+    this.queue.push(Buffer.from(pkt));
+    this.poll.kick();
+    return true;
+  }
+
+  /** Packets injected and not yet read. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Accept `n` more writes (Infinity: never block again) and wake a WRITABLE watch. */
+  allowWrites(n = Infinity): void {
+    this.writeBudget = n;
+    this.poll.kick();
+  }
+
+  readBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, max: number): number {
+    if (this.closed) return -EBADF;
+    this.readCalls++;
+    const n = Math.min(max, this.queue.length, offsets.length, lengths.length);
+    for (let i = 0; i < n; i++) {
+      const off = offsets[i]!;
+      if (off < 0 || off + this.readCapacity > pool.length) return i > 0 ? i : -EINVAL;
+      const pkt = this.queue.shift()!;
+      pool.set(pkt.length <= this.readCapacity ? pkt : pkt.subarray(0, this.readCapacity), off);
+      lengths[i] = pkt.length;
+    }
+    return n;
+  }
+
+  writeBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, end: number, first = 0): number {
+    if (this.closed) return -EBADF;
+    this.writeCalls++;
+    const stop = Math.min(end, offsets.length, lengths.length);
+    if (first < 0 || first > stop) return -EINVAL;
+    let i = first;
+    for (; i < stop; i++) {
+      if (this.failWrites > 0) {
+        if (i > first) break; // report the error as the first packet of the next call, as the addon does
+        this.failWrites--;
+        return -this.failErrno;
+      }
+      if (this.writeBudget <= 0) break;
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      if (off < 0 || len < 0 || off + len > pool.length) return i > first ? i - first : -EINVAL;
+      this.written.push(Buffer.from(pool.subarray(off, off + len)));
+      this.writeBudget--;
+    }
+    return i - first;
+  }
+
+  watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
+    this.poll.cb = cb;
+    this.poll.events = events;
+    this.poll.kick();
+  }
+
+  watchEvents(events: number): void {
+    this.poll.events = events;
+    this.poll.kick();
+  }
+
+  watchRef(_keepAlive: boolean): void {}
+
+  unwatch(): void {
+    this.poll.cb = null;
+    this.poll.events = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unwatch();
+    this.queue.length = 0;
+  }
+}
+
+export interface MemorySocketOptions {
+  family: 4 | 6;
+  /** Local address (one address; wildcards are not modelled). */
+  address: string;
+  /** UDP: local port (0 picks one). Raw: ignored. */
+  port?: number;
+  readCapacity: number;
+  /** 'native' (a UDP socket) or 'raw' (an IP socket for `protocol`). Defaults to 'native'. */
+  kind?: 'native' | 'raw';
+  /** Raw sockets: the IP protocol (4 IPIP, 41 IPv6-in-IP). */
+  protocol?: number;
+  /** Datagrams waiting to be received; more are dropped and counted in `queueDrops`. Defaults to 4096. */
+  queueLimit?: number;
+}
+
+interface Datagram {
+  bytes: Buffer;
+  from: Uint8Array; // 16 bytes
+  port: number;
+}
+
+/** A fake underlay network joining MemorySockets by address. */
+export class MemoryNet {
+  /** Datagrams sent to an address/port nobody bound. */
+  lost = 0;
+  /** Every datagram sent, in order, as it left the sender (copies; for wire-level assertions). */
+  readonly wire: { from: string; to: string; bytes: Buffer }[] = [];
+  private readonly bound = new Map<string, MemorySocket>();
+  private nextPort = 40000;
+
+  socket(opts: MemorySocketOptions): MemorySocket {
+    const kind = opts.kind ?? 'native';
+    const port = kind === 'raw' ? 0 : opts.port || this.nextPort++;
+    const key = MemoryNet.key(opts.address, kind, kind === 'raw' ? (opts.protocol ?? 4) : port);
+    if (this.bound.has(key)) throw Object.assign(new Error(`${key}: address already in use`), { code: 'EADDRINUSE' });
+    const s = new MemorySocket(this, opts, port, key);
+    this.bound.set(key, s);
+    return s;
+  }
+
+  /** @internal */
+  static key(address: string, kind: 'native' | 'raw', portOrProto: number): string {
+    const b = new Uint8Array(16);
+    if (!parseIpInto(address, b, 0)) throw new Error(`bad address ${address}`);
+    return `${kind}|${Buffer.from(b).toString('hex')}|${portOrProto}`;
+  }
+
+  /** @internal */
+  unbind(key: string): void {
+    this.bound.delete(key);
+  }
+
+  /** Deliver `bytes` to whoever is bound at (address, kind, port or protocol), as if sent from `from`:`fromPort`. */
+  deliver(address: string, kind: 'native' | 'raw', portOrProto: number, bytes: Uint8Array, from: string, fromPort = 0): boolean {
+    const to = this.bound.get(MemoryNet.key(address, kind, portOrProto));
+    const src = new Uint8Array(16);
+    parseIpInto(from, src, 0);
+    this.wire.push({ from: `${from}:${fromPort}`, to: `${address}:${portOrProto}`, bytes: Buffer.from(bytes) });
+    if (to === undefined) {
+      this.lost++;
+      return false;
+    }
+    return to.enqueue({ bytes: Buffer.from(bytes), from: src, port: fromPort });
+  }
+}
+
+export class MemorySocket implements DatagramBatchIo {
+  readonly kind: 'native' | 'raw';
+  readonly family: 4 | 6;
+  readonly readCapacity: number;
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: number;
+  /** Sends accepted before sendBatch reports "would block" (0); decremented per datagram. Defaults to Infinity. */
+  sendBudget = Infinity;
+  /** The next `failSends` datagrams fail with -failErrno. */
+  failSends = 0;
+  failErrno = osConstants.errno.ENETUNREACH;
+  /** Datagrams dropped because the receive queue was full. */
+  queueDrops = 0;
+  sendCalls = 0;
+  recvCalls = 0;
+  closed = false;
+  private readonly queue: Datagram[] = [];
+  private readonly queueLimit: number;
+  private readonly poll: FakePoll;
+
+  /** @internal use MemoryNet.socket */
+  constructor(private readonly net: MemoryNet, opts: MemorySocketOptions, port: number, private readonly key: string) {
+    this.kind = opts.kind ?? 'native';
+    this.family = opts.family;
+    this.readCapacity = opts.readCapacity;
+    this.address = opts.address;
+    this.port = port;
+    this.protocol = opts.protocol ?? 4;
+    this.queueLimit = opts.queueLimit ?? 4096;
+    this.poll = new FakePoll(() => (this.queue.length > 0 ? POLL_READABLE : 0) | (this.sendBudget > 0 ? POLL_WRITABLE : 0));
+  }
+
+  get watchCalls(): number {
+    return this.poll.calls;
+  }
+
+  get watchedEvents(): number {
+    return this.poll.cb === null ? 0 : this.poll.events;
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Accept `n` more sends and wake a WRITABLE watch. */
+  allowSends(n = Infinity): void {
+    this.sendBudget = n;
+    this.poll.kick();
+  }
+
+  /** @internal */
+  enqueue(d: Datagram): boolean {
+    if (this.closed) return false;
+    if (this.queue.length >= this.queueLimit) {
+      this.queueDrops++;
+      return false;
+    }
+    this.queue.push(d);
+    this.poll.kick();
+    return true;
+  }
+
+  recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number): number {
+    if (this.closed) return -EBADF;
+    this.recvCalls++;
+    const n = Math.min(max, this.queue.length, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
+    for (let i = 0; i < n; i++) {
+      const off = offsets[i]!;
+      if (off < 0 || off + this.readCapacity > pool.length) return i > 0 ? i : -EINVAL;
+      const d = this.queue.shift()!;
+      pool.set(d.bytes.length <= this.readCapacity ? d.bytes : d.bytes.subarray(0, this.readCapacity), off);
+      lengths[i] = d.bytes.length;
+      addrs.set(d.from, 16 * i);
+      ports[i] = d.port;
+    }
+    return n;
+  }
+
+  sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, end: number, first = 0): number {
+    if (this.closed) return -EBADF;
+    this.sendCalls++;
+    const stop = Math.min(end, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
+    if (first < 0 || first > stop) return -EINVAL;
+    let i = first;
+    for (; i < stop; i++) {
+      if (this.failSends > 0) {
+        if (i > first) break;
+        this.failSends--;
+        return -this.failErrno;
+      }
+      if (this.sendBudget <= 0) break;
+      const off = offsets[i]!;
+      const len = lengths[i]!;
+      if (off < 0 || len < 0 || off + len > pool.length) return i > first ? i - first : -EINVAL;
+      const bytes = pool.subarray(off, off + len);
+      if (this.kind === 'raw' && this.family === 4) {
+        // IP_HDRINCL: the datagram is a whole IPv4 packet; the network routes on its destination
+        const dst = `${bytes[16]}.${bytes[17]}.${bytes[18]}.${bytes[19]}`;
+        this.net.deliver(dst, 'raw', bytes[9]!, bytes, this.address, 0);
+      } else if (this.kind === 'raw') {
+        this.net.deliver(formatIp(addrs, 16 * i, 6), 'raw', this.protocol, bytes, this.address, 0);
+      } else {
+        this.net.deliver(formatIp(addrs, 16 * i, this.family), 'native', ports[i]!, bytes, this.address, this.port);
+      }
+      this.sendBudget--;
+    }
+    return i - first;
+  }
+
+  watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
+    this.poll.cb = cb;
+    this.poll.events = events;
+    this.poll.kick();
+  }
+
+  watchEvents(events: number): void {
+    this.poll.events = events;
+    this.poll.kick();
+  }
+
+  watchRef(_keepAlive: boolean): void {}
+
+  unwatch(): void {
+    this.poll.cb = null;
+    this.poll.events = 0;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch();
+    this.queue.length = 0;
+    this.net.unbind(this.key);
+  }
+}
+
+export { POLL_READABLE, POLL_WRITABLE };
