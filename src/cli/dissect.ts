@@ -1,11 +1,18 @@
 /**
  * A small dissector for diagnostics (`replay --expect`): turns a frame into an ordered list of named
- * fields (`ip.ttl`, `udp.srcport`, `vxlan.vni`, `inner.ip.dst`, …) so two packets can be compared field by
- * field. Not on the hot path: it allocates freely.
+ * fields (`ip.ttl`, `udp.srcport`, `vxlan.vni`, `inner.ip.dst`, …, Wireshark's names where there is one) so
+ * two packets can be compared field by field. Not on the hot path: it allocates freely.
+ *
+ *   frame.len → [eth.* [vlan.id]] → ip.* | ipv6.* → udp.* → vxlan.* → inner.eth.* → inner.ip.* | inner.ipv6.*
+ *                                                 → (IPIP, protocol 4 / 41) inner.ip.* | inner.ipv6.*
+ *   → tcp.* | udp.* | icmp.* | icmpv6.* → payload (the remaining bytes, hex)
  */
-import { LINKTYPE_ETHERNET, locateL3 } from '../io/linktype.ts';
+import { LINKTYPE_ETHERNET, locateL3, newL3Location } from '../io/linktype.ts';
 
 export interface Field {
+  /** The protocol layer, e.g. `ip`, `inner.eth`, `payload`. */
+  layer: string;
+  /** The full field name, `<layer>.<field>` (what `--ignore` takes), e.g. `inner.ip.ttl`. */
   name: string;
   value: string;
 }
@@ -15,130 +22,208 @@ const mac = (b: Uint8Array, o: number) => Array.from(b.subarray(o, o + 6), (x) =
 const u16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
 const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 const ip4 = (b: Uint8Array, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-function ip6(b: Uint8Array, o: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(u16(b, o + i).toString(16));
-  return parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+
+/** RFC 5952 text: lower case, the longest run (≥ 2) of zero groups as `::`, leftmost on a tie. */
+export function ip6Text(b: Uint8Array, o: number): string {
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push(u16(b, o + i));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const t = g.map((x) => x.toString(16));
+  if (best < 0) return t.join(':');
+  return `${t.slice(0, best).join(':')}::${t.slice(best + bestLen).join(':')}`;
 }
 
-/** Dissect a captured frame of the given link type. The last field is `payload` (remaining bytes as hex). */
+/** Every field name {@link dissect} can produce (for checking `--ignore` lists). */
+export const FIELD_NAMES: readonly string[] = (() => {
+  const l4 = [
+    'udp.srcport', 'udp.dstport', 'udp.length', 'udp.checksum',
+    'tcp.srcport', 'tcp.dstport', 'tcp.seq', 'tcp.ack', 'tcp.flags', 'tcp.window', 'tcp.checksum',
+    'icmp.type', 'icmp.code', 'icmp.checksum', 'icmpv6.type', 'icmpv6.code', 'icmpv6.checksum',
+  ];
+  const ip = [
+    'ip.version', 'ip.hdr_len', 'ip.dsfield', 'ip.len', 'ip.id', 'ip.flags', 'ip.frag_offset', 'ip.ttl', 'ip.proto',
+    'ip.checksum', 'ip.src', 'ip.dst',
+    'ipv6.version', 'ipv6.tclass', 'ipv6.flow', 'ipv6.plen', 'ipv6.nxt', 'ipv6.hlim', 'ipv6.src', 'ipv6.dst',
+  ];
+  const inner = ['eth.dst', 'eth.src', 'eth.type', ...ip, ...l4, 'payload'].map((f) => `inner.${f}`);
+  return ['frame.len', 'frame.linktype', 'eth.dst', 'eth.src', 'eth.type', 'vlan.id', ...ip, ...l4, 'vxlan.flags', 'vxlan.vni', ...inner, 'payload'];
+})();
+
+class Fields {
+  readonly list: Field[] = [];
+  add(layer: string, field: string, value: string | number): void {
+    this.list.push({ layer, name: `${layer}.${field}`, value: String(value) });
+  }
+  payload(prefix: string, b: Uint8Array, from: number, to: number): void {
+    const name = `${prefix}payload`;
+    this.list.push({ layer: name, name, value: Buffer.from(b.subarray(Math.min(from, to), to)).toString('hex') });
+  }
+}
+
+/**
+ * Dissect a captured frame of the given link type. The first field is `frame.len`; the last is `payload`
+ * (or `inner.payload`: the bytes after the last layer understood, as hex).
+ */
 export function dissect(linkType: number, buf: Uint8Array): Field[] {
-  const out: Field[] = [];
-  const l3 = { l3Off: 0, etherType: 0 };
-  if (linkType === LINKTYPE_ETHERNET) {
-    if (buf.length < 14) return [{ name: 'frame', value: Buffer.from(buf).toString('hex') }];
-    out.push({ name: 'eth.dst', value: mac(buf, 0) }, { name: 'eth.src', value: mac(buf, 6) });
+  const f = new Fields();
+  f.add('frame', 'len', buf.length);
+  const l3 = newL3Location();
+  if (linkType === LINKTYPE_ETHERNET && buf.length >= 14) {
+    f.add('eth', 'dst', mac(buf, 0));
+    f.add('eth', 'src', mac(buf, 6));
   }
   if (locateL3(linkType, buf, 0, buf.length, l3) !== 0) {
-    out.push({ name: 'eth.type', value: buf.length >= 14 ? hex(u16(buf, 12), 4) : '?' });
-    out.push({ name: 'payload', value: Buffer.from(buf.subarray(Math.min(14, buf.length))).toString('hex') });
-    return out;
+    if (linkType === LINKTYPE_ETHERNET && buf.length >= 14) f.add('eth', 'type', hex(u16(buf, 12), 4));
+    f.payload('', buf, linkType === LINKTYPE_ETHERNET ? 14 : 0, buf.length);
+    return f.list;
   }
-  if (linkType === LINKTYPE_ETHERNET) out.push({ name: 'eth.type', value: hex(l3.etherType, 4) });
-  dissectIp(buf, l3.l3Off, '', out);
-  return out;
+  if (linkType === LINKTYPE_ETHERNET) {
+    if (l3.l3Off === 18) f.add('vlan', 'id', u16(buf, 14) & 0x0fff);
+    f.add('eth', 'type', hex(l3.etherType, 4));
+  }
+  dissectIp(buf, l3.l3Off, buf.length, '', f);
+  return f.list;
 }
 
-function dissectIp(b: Uint8Array, o: number, pfx: string, out: Field[]): void {
-  const f = (name: string, value: string | number): void => {
-    out.push({ name: pfx + name, value: String(value) });
-  };
-  const rest = (at: number): void => f('payload', Buffer.from(b.subarray(Math.min(at, b.length))).toString('hex'));
-  if (o >= b.length) return rest(o);
+function dissectIp(b: Uint8Array, o: number, frameEnd: number, pfx: string, f: Fields): void {
+  if (o >= frameEnd) return f.payload(pfx, b, o, frameEnd);
   const v = b[o]! >>> 4;
   let proto: number;
   let l4: number;
   let end: number;
-  if (v === 4 && o + 20 <= b.length) {
+  if (v === 4 && o + 20 <= frameEnd) {
+    const L = `${pfx}ip`;
     const ihl = (b[o]! & 15) * 4;
-    f('ip.version', 4);
-    f('ip.hdr_len', ihl);
-    f('ip.dsfield', hex(b[o + 1]!, 2));
-    f('ip.len', u16(b, o + 2));
-    f('ip.id', hex(u16(b, o + 4), 4));
-    f('ip.flags', hex(b[o + 6]! >>> 5, 1));
-    f('ip.frag_offset', u16(b, o + 6) & 0x1fff);
-    f('ip.ttl', b[o + 8]!);
-    f('ip.proto', b[o + 9]!);
-    f('ip.checksum', hex(u16(b, o + 10), 4));
-    f('ip.src', ip4(b, o + 12));
-    f('ip.dst', ip4(b, o + 16));
-    proto = b[o + 9]!;
-    l4 = o + ihl;
-    end = Math.min(b.length, o + u16(b, o + 2));
-  } else if (v === 6 && o + 40 <= b.length) {
-    f('ipv6.version', 6);
-    f('ipv6.tclass', hex(((b[o]! & 15) << 4) | (b[o + 1]! >>> 4), 2));
-    f('ipv6.flow', hex(u32(b, o) & 0xfffff, 5));
-    f('ipv6.plen', u16(b, o + 4));
-    f('ipv6.nxt', b[o + 6]!);
-    f('ipv6.hlim', b[o + 7]!);
-    f('ipv6.src', ip6(b, o + 8));
-    f('ipv6.dst', ip6(b, o + 24));
+    f.add(L, 'version', 4);
+    f.add(L, 'hdr_len', ihl);
+    f.add(L, 'dsfield', hex(b[o + 1]!, 2));
+    f.add(L, 'len', u16(b, o + 2));
+    f.add(L, 'id', hex(u16(b, o + 4), 4));
+    f.add(L, 'flags', hex(b[o + 6]! >>> 5, 1));
+    f.add(L, 'frag_offset', u16(b, o + 6) & 0x1fff);
+    f.add(L, 'ttl', b[o + 8]!);
+    f.add(L, 'proto', b[o + 9]!);
+    f.add(L, 'checksum', hex(u16(b, o + 10), 4));
+    f.add(L, 'src', ip4(b, o + 12));
+    f.add(L, 'dst', ip4(b, o + 16));
+    proto = (u16(b, o + 6) & 0x3fff) !== 0 ? -1 : b[o + 9]!; // a fragment: no L4 header to read
+    l4 = o + Math.max(20, ihl);
+    end = Math.min(frameEnd, o + u16(b, o + 2));
+  } else if (v === 6 && o + 40 <= frameEnd) {
+    const L = `${pfx}ipv6`;
+    f.add(L, 'version', 6);
+    f.add(L, 'tclass', hex(((b[o]! & 15) << 4) | (b[o + 1]! >>> 4), 2));
+    f.add(L, 'flow', hex(u32(b, o) & 0xfffff, 5));
+    f.add(L, 'plen', u16(b, o + 4));
+    f.add(L, 'nxt', b[o + 6]!);
+    f.add(L, 'hlim', b[o + 7]!);
+    f.add(L, 'src', ip6Text(b, o + 8));
+    f.add(L, 'dst', ip6Text(b, o + 24));
     proto = b[o + 6]!;
     l4 = o + 40;
-    end = Math.min(b.length, o + 40 + u16(b, o + 4));
+    end = Math.min(frameEnd, o + 40 + u16(b, o + 4));
   } else {
-    return rest(o);
+    return f.payload(pfx, b, o, frameEnd);
   }
+  if (end < l4) end = l4;
   if (proto === 17 && l4 + 8 <= end) {
-    const dport = u16(b, l4 + 2);
-    f('udp.srcport', u16(b, l4));
-    f('udp.dstport', dport);
-    f('udp.length', u16(b, l4 + 4));
-    f('udp.checksum', hex(u16(b, l4 + 6), 4));
+    const L = `${pfx}udp`;
+    f.add(L, 'srcport', u16(b, l4));
+    f.add(L, 'dstport', u16(b, l4 + 2));
+    f.add(L, 'length', u16(b, l4 + 4));
+    f.add(L, 'checksum', hex(u16(b, l4 + 6), 4));
     const vx = l4 + 8;
     if (pfx === '' && vx + 8 + 14 <= end && (b[vx]! & 0x08) !== 0) {
-      f('vxlan.flags', hex(b[vx]!, 2));
-      f('vxlan.vni', (b[vx + 4]! << 16) | (b[vx + 5]! << 8) | b[vx + 6]!);
+      f.add('vxlan', 'flags', hex(b[vx]!, 2));
+      f.add('vxlan', 'vni', (b[vx + 4]! << 16) | (b[vx + 5]! << 8) | b[vx + 6]!);
       const e = vx + 8;
-      f('inner.eth.dst', mac(b, e));
-      f('inner.eth.src', mac(b, e + 6));
-      f('inner.eth.type', hex(u16(b, e + 12), 4));
-      return dissectIp(b.subarray(0, end), e + 14, 'inner.', out);
+      f.add('inner.eth', 'dst', mac(b, e));
+      f.add('inner.eth', 'src', mac(b, e + 6));
+      f.add('inner.eth', 'type', hex(u16(b, e + 12), 4));
+      return dissectIp(b, e + 14, end, 'inner.', f);
     }
-    return rest(l4 + 8);
+    return f.payload(pfx, b, vx, end);
   }
-  if ((proto === 4 || proto === 41) && pfx === '') return dissectIp(b.subarray(0, end), l4, 'inner.', out);
+  if ((proto === 4 || proto === 41) && pfx === '') return dissectIp(b, l4, end, 'inner.', f);
   if (proto === 6 && l4 + 20 <= end) {
-    f('tcp.srcport', u16(b, l4));
-    f('tcp.dstport', u16(b, l4 + 2));
-    f('tcp.seq', u32(b, l4 + 4));
-    f('tcp.ack', u32(b, l4 + 8));
-    f('tcp.flags', hex(u16(b, l4 + 12) & 0x1ff, 3));
-    f('tcp.window', u16(b, l4 + 14));
-    f('tcp.checksum', hex(u16(b, l4 + 16), 4));
-    return rest(l4 + ((b[l4 + 12]! >>> 4) * 4));
+    const L = `${pfx}tcp`;
+    f.add(L, 'srcport', u16(b, l4));
+    f.add(L, 'dstport', u16(b, l4 + 2));
+    f.add(L, 'seq', u32(b, l4 + 4));
+    f.add(L, 'ack', u32(b, l4 + 8));
+    f.add(L, 'flags', hex(u16(b, l4 + 12) & 0x1ff, 3));
+    f.add(L, 'window', u16(b, l4 + 14));
+    f.add(L, 'checksum', hex(u16(b, l4 + 16), 4));
+    return f.payload(pfx, b, l4 + 20, end); // options stay in the payload
   }
   if ((proto === 1 || proto === 58) && l4 + 4 <= end) {
-    const p = proto === 1 ? 'icmp' : 'icmpv6';
-    f(`${p}.type`, b[l4]!);
-    f(`${p}.code`, b[l4 + 1]!);
-    f(`${p}.checksum`, hex(u16(b, l4 + 2), 4));
-    return rest(l4 + 4);
+    const L = `${pfx}${proto === 1 ? 'icmp' : 'icmpv6'}`;
+    f.add(L, 'type', b[l4]!);
+    f.add(L, 'code', b[l4 + 1]!);
+    f.add(L, 'checksum', hex(u16(b, l4 + 2), 4));
+    return f.payload(pfx, b, l4 + 4, end);
   }
-  return rest(l4);
+  return f.payload(pfx, b, l4, end);
 }
 
 export interface FieldDiff {
+  layer: string;
   field: string;
   expected: string;
   got: string;
 }
 
-/** Fields that differ between two dissections (ignoring names in `ignore`), in packet order. */
+/** For a long hex value: where the first difference is, with a few bytes of context on each side. */
+function describePayload(e: string, g: string): [string, string] {
+  if (e.length <= 48 && g.length <= 48) return [e || '(empty)', g || '(empty)'];
+  let i = 0;
+  while (i < e.length && i < g.length && e[i] === g[i]) i++;
+  const byte = i >> 1;
+  const from = Math.max(0, byte - 4) * 2;
+  const show = (h: string) => `${h.length / 2} B, @${byte}: ${from > 0 ? '…' : ''}${h.slice(from, from + 24)}${from + 24 < h.length ? '…' : ''}`;
+  return [show(e), show(g)];
+}
+
+/**
+ * Fields that differ between two dissections (skipping names in `ignore`), in packet order. Once the
+ * layers no longer line up (different field names) the rest is one row for that field and the scan stops.
+ */
 export function diffFields(expected: Field[], got: Field[], ignore: ReadonlySet<string>): FieldDiff[] {
   const diffs: FieldDiff[] = [];
   const n = Math.max(expected.length, got.length);
   for (let i = 0; i < n; i++) {
     const e = expected[i];
     const g = got[i];
-    const name = e?.name ?? g!.name;
-    if (ignore.has(name) || (g !== undefined && ignore.has(g.name))) continue;
-    if (e === undefined || g === undefined || e.name !== g.name || e.value !== g.value) {
-      diffs.push({ field: e?.name ?? g!.name, expected: e?.value ?? '(absent)', got: g?.value ?? '(absent)' });
-      if (e?.name !== g?.name) break; // the layers no longer line up
+    const ref = (e ?? g)!;
+    if (ignore.has(ref.name) || (g !== undefined && e !== undefined && e.name === g.name && ignore.has(g.name))) continue;
+    if (e !== undefined && g !== undefined && e.name === g.name && e.value === g.value) continue;
+    if (e !== undefined && g !== undefined && e.name === g.name) {
+      const [ev, gv] = ref.layer.endsWith('payload') ? describePayload(e.value, g.value) : [e.value, g.value];
+      diffs.push({ layer: ref.layer, field: ref.name, expected: ev, got: gv });
+      continue;
     }
+    // the layers no longer line up: say which field each side has here, then stop
+    diffs.push({
+      layer: ref.layer,
+      field: e !== undefined && g !== undefined ? `${e.name} / ${g.name}` : ref.name,
+      expected: e === undefined ? '(absent)' : `${e.name}=${e.value.slice(0, 40)}`,
+      got: g === undefined ? '(absent)' : `${g.name}=${g.value.slice(0, 40)}`,
+    });
+    break;
   }
   return diffs;
 }
