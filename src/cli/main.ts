@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { replayCommand, EXIT_CAPTURE, EXIT_USAGE } from './replay.ts';
 import { DROP_HELP, DROP_NAMES } from '../engine/drops.ts';
 import { VtepError } from '../util/errors.ts';
+import { runCommand } from './run.ts';
 
 export function buildProgram(onExit: (code: number) => void): Command {
   const program = new Command('vtep')
@@ -14,6 +15,7 @@ export function buildProgram(onExit: (code: number) => void): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.addCommand(replayCommand(onExit));
+  program.addCommand(runCommand(onExit));
   program
     .command('drops')
     .description('list every drop reason with its stable name and meaning')
