@@ -9,10 +9,21 @@
  * 4. a 50 MB TCP transfer of random bytes whose sha256 at the receiver equals the sender's
  * 5. the node itself (source address: its VTEP address) reaches the remote pod: echo and a 1 MB transfer
  */
-import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { bulkData, ping, startUdpEcho, tcpTransfer, udpProbe, type Topology } from './harness.ts';
+import {
+  bulkData,
+  bulkPrefix,
+  ping,
+  startCapture,
+  startUdpEcho,
+  stopCapture,
+  tcpTransfer,
+  tsharkExpertProblems,
+  tsharkFields,
+  udpProbe,
+  type Topology,
+} from './harness.ts';
 
 export const UDP_ECHO_PORT = 7000;
 export const BULK_BYTES = 50 * 1024 * 1024;
@@ -80,20 +91,77 @@ export function connectivityCases(topo: () => Topology, from: number, to: number
     const t = topo();
     const r = await ping(t.nodeNs(from), t.podIP(to), 56, 2);
     expect(r, `ping from node${from}\n${diag(t)}`).toEqual({ sent: 2, received: 2, local_errors: [], icmp_errors: [] });
-    const data = bulkData(BULK_BYTES);
-    const small = await tcpTransferPrefix(t, from, to, o.tcpPort + 1, data.path);
+    const small = await tcpTransfer(t.nodeNs(from), t.podNs(to), t.podIP(to), o.tcpPort + 1, bulkPrefix(1 << 20), 20);
     expect(small.received.sha256, diag(t)).toBe(small.sent.sha256);
     expect(small.received.bytes).toBe(1 << 20);
   });
 }
 
-/** 1 MB (the start of the bulk file) from node `from` itself — not its pod — to pod `to`. */
-async function tcpTransferPrefix(t: Topology, from: number, to: number, port: number, bigFile: string) {
-  const path = join(t.dir, 'one-mb.bin');
-  const buf = Buffer.alloc(1 << 20);
-  const fd = openSync(bigFile, 'r');
-  readSync(fd, buf, 0, buf.length, 0);
-  closeSync(fd);
-  writeFileSync(path, buf);
-  return tcpTransfer(t.nodeNs(from), t.podNs(to), t.podIP(to), port, path, 20);
+
+/**
+ * Capture node1's underlay while pod1 and pod2 exchange echoes and UDP (including a fragmented datagram),
+ * then check with tshark (checksum validation on) that every tunnel frame decodes as the backend should:
+ * VXLAN: Ethernet/IP/UDP:4789/VXLAN VNI 1/Ethernet (VTEP MACs)/inner IP; IPIP: IP protocol 4 (41 for IPv6
+ * pods) with the inner packet right behind; outer addresses the two nodes, inner the two pods; every IPv4
+ * and UDP checksum good; no tshark expert warning or error.
+ */
+export function underlayCaptureCase(topo: () => Topology): void {
+  it('the underlay capture decodes as valid tunnel traffic (tshark)', async () => {
+    const t = topo();
+    const file = join(t.dir, 'underlay.pcap');
+    const v4 = t.family === 4;
+    const tunnelFilter = t.backend === 'vxlan' ? ['udp', 'port', '4789'] : v4 ? ['ip', 'proto', '4'] : ['ip6', 'proto', '41'];
+    const cap = await startCapture(t.nodeNs(1), 'eth0', file, tunnelFilter);
+    const echo = await startUdpEcho(t.podNs(2), t.podIP(2), UDP_ECHO_PORT + 1, 30);
+    let pingR;
+    let udpR;
+    try {
+      pingR = await ping(t.podNs(1), t.podIP(2), 56, 3);
+      udpR = await udpProbe(t.podNs(1), t.podIP(2), UDP_ECHO_PORT + 1, [10, 1000, 3000]);
+    } finally {
+      echo.killNow('SIGKILL');
+      await echo.exited;
+      await stopCapture(cap);
+    }
+    expect(pingR.received).toBe(3);
+    expect(udpR.ok).toBe(3);
+
+    const ipL = v4 ? 'ip' : 'ipv6';
+    const rows = tsharkFields(file, ['frame.protocols', `${ipL}.src`, `${ipL}.dst`, 'ip.checksum.status', 'udp.checksum.status',
+      'vxlan.vni', 'eth.src', 'eth.dst', v4 ? 'ip.proto' : 'ipv6.nxt']);
+    // 3 echo pairs + 2 single-frame datagrams each way + the 3000 B one in 3 fragments each way
+    expect(rows.length, `frames in ${file}`).toBeGreaterThanOrEqual(2 * 3 + 2 * 2 + 2 * 3);
+    const ul = [t.underlayIP(1), t.underlayIP(2)];
+    const pods = [t.podIP(1), t.podIP(2)];
+    for (const [i, r] of rows.entries()) {
+      const [protocols, srcs, dsts, ipSum, udpSum, vni, ethSrc, ethDst, proto] = r as [string, string, string, string, string, string, string, string, string];
+      const at = `frame ${i + 1}: ${r.join(' | ')}`;
+      const [oSrc, iSrc] = srcs.split(',');
+      const [oDst, iDst] = dsts.split(',');
+      expect(ul, at).toContain(oSrc);
+      expect(ul, at).toContain(oDst);
+      expect(oSrc, at).not.toBe(oDst);
+      expect(pods, at).toContain(iSrc);
+      expect(pods, at).toContain(iDst);
+      // requests and replies: the inner pair follows the outer pair (node1 ↔ pod1, node2 ↔ pod2)
+      expect(ul.indexOf(oSrc!), at).toBe(pods.indexOf(iSrc!));
+      if (ipSum !== '') expect(ipSum.split(',').every((s) => s === '1'), `IPv4 checksums, ${at}`).toBe(true);
+      if (udpSum !== '') expect(udpSum.split(',').every((s) => s === '1'), `UDP checksums, ${at}`).toBe(true);
+      if (t.backend === 'vxlan') {
+        const innerIp = v4 ? 'ip' : 'ipv6';
+        expect(protocols.startsWith(`eth:ethertype:${v4 ? 'ip' : 'ipv6'}:udp:vxlan:eth:ethertype:${innerIp}`), at).toBe(true);
+        expect(vni, at).toBe('1');
+        // inner Ethernet: the two VTEP MACs, in the direction of the outer pair
+        const [, innerSrcMac] = ethSrc.split(',');
+        const [, innerDstMac] = ethDst.split(',');
+        const k = ul.indexOf(oSrc!) + 1;
+        expect(innerSrcMac, at).toBe(t.vtepMAC(k));
+        expect(innerDstMac, at).toBe(t.vtepMAC(3 - k));
+      } else {
+        expect(protocols.startsWith(v4 ? 'eth:ethertype:ip:ip' : 'eth:ethertype:ipv6:ipv6'), at).toBe(true);
+        expect(proto.split(',')[0], at).toBe(v4 ? '4' : '41');
+      }
+    }
+    expect(tsharkExpertProblems(file)).toEqual([]);
+  });
 }

@@ -25,7 +25,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -333,6 +333,27 @@ export async function ping(ns: string, dst: string, size: number, count = 3, df 
   return resultOf(p) as PingResult;
 }
 
+/** A ping running in the background (`intervalS` between echoes); its result via resultOf after it exits. */
+export function startPing(ns: string, dst: string, size: number, count: number, intervalS: number, perReplyS = 1): Proc {
+  return new Proc(`ping ${dst} ${size}B x${count} from ${ns}`, ns,
+    [PY, TRAFFIC, 'ping', dst, String(size), String(count), '0', String(perReplyS), String(intervalS)]);
+}
+
+/** A UDP receiver in `ns` that reports every datagram (payload hex, TOS / traffic class, source). */
+export async function startUdpSink(ns: string, bind: string, port: number, lifetimeS = 120): Promise<Proc> {
+  const p = new Proc(`udp-sink ${bind}:${port}`, ns, [PY, TRAFFIC, 'udp-sink', bind, String(port), String(lifetimeS)]);
+  await p.waitOutput((o) => o.includes('"ready"'), 5000, 'ready');
+  return p;
+}
+
+/** Send each payload once as a UDP datagram from `src` (ephemeral port) to dst:port with the given TOS. */
+export async function udpSend(ns: string, src: string, dst: string, port: number, payloads: Uint8Array[], tos = 0): Promise<void> {
+  const p = await runIn(ns, [PY, TRAFFIC, 'udp-send', src, dst, String(port), String(tos),
+    ...payloads.map((b) => Buffer.from(b).toString('hex'))], 20_000, `udp-send ${src} → ${dst}:${port}`);
+  const r = resultOf(p);
+  if (r.sent !== payloads.length) throw new Error(`udp-send: sent ${r.sent} of ${payloads.length}`);
+}
+
 /** A UDP echo server in `ns` (stops by itself after `lifetimeS`). */
 export async function startUdpEcho(ns: string, bind: string, port: number, lifetimeS = 300): Promise<Proc> {
   const p = new Proc(`udp-echo ${bind}:${port}`, ns, [PY, TRAFFIC, 'udp-echo', bind, String(port), String(lifetimeS)]);
@@ -366,6 +387,23 @@ export function bulkData(bytes = 50 * 1024 * 1024): { path: string; bytes: numbe
   writeFileSync(path, data);
   bulkFile = { path, bytes, sha256: createHash('sha256').update(data).digest('hex') };
   return bulkFile;
+}
+
+const prefixFiles = new Map<number, string>();
+
+/** A file holding the first `bytes` bytes of bulkData() (made once per process). */
+export function bulkPrefix(bytes: number): string {
+  const have = prefixFiles.get(bytes);
+  if (have) return have;
+  const big = bulkData();
+  const path = `${big.path}.first-${bytes}`;
+  const buf = Buffer.alloc(bytes);
+  const fd = openSync(big.path, 'r');
+  readSync(fd, buf, 0, bytes, 0);
+  closeSync(fd);
+  writeFileSync(path, buf);
+  prefixFiles.set(bytes, path);
+  return path;
 }
 
 export interface TransferResult {
@@ -573,7 +611,10 @@ export class Topology {
     const sysctls =
       this.family === 4
         ? ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']
-        : ['net.ipv6.conf.all.accept_ra=0', 'net.ipv6.conf.default.accept_ra=0',
+        : // no DAD (link-local addresses tentative for a second after link-up lose the first ND exchange),
+          // no router solicitations, no RA processing — as scripts/capture-kernel-fixtures.sh
+          ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0',
+            'net.ipv6.conf.all.accept_ra=0', 'net.ipv6.conf.default.accept_ra=0',
             'net.ipv6.conf.all.router_solicitations=0', 'net.ipv6.conf.default.router_solicitations=0'];
     nsExec(name, 'sysctl', '-qw', ...sysctls);
   }
@@ -713,6 +754,8 @@ export class Topology {
         throw new Error(`vtep run on n${node.index} exited (${fmtStatus(node.proc.status)}) before it was ready\n${node.proc.tail()}`);
       }
       missing = this.missingState(node.index, peers);
+      // the contract (src/dataplane/live.ts): a JSON log line with msg "ready" once everything is set up
+      if (!/"msg":"ready"/.test(node.proc.stdout)) missing.push('log line {"msg":"ready"}');
       if (missing.length === 0 && node.metricsPort !== null) {
         try {
           node.metricsText();
@@ -783,4 +826,25 @@ export async function pollUntil<T>(fn: () => T | Promise<T>, ok: (v: T) => boole
     if (ok(v) || Date.now() > deadline) return v;
     await sleep(stepMs);
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// tshark
+
+const TSHARK_PREFS = ['-n', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE'];
+
+/** One row per frame: the values of `fields` ('' when absent, repeated values joined by ','). */
+export function tsharkFields(file: string, fields: string[], filter?: string): string[][] {
+  const args = ['-r', file, ...TSHARK_PREFS, '-T', 'fields', '-E', 'separator=|', '-E', 'occurrence=a', '-E', 'aggregator=,',
+    ...(filter ? ['-Y', filter] : []), ...fields.flatMap((f) => ['-e', f])];
+  const out = execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  return out.split('\n').filter((l) => l.length > 0).map((l) => l.split('|').map((f) => (f === 'True' ? '1' : f === 'False' ? '0' : f)));
+}
+
+/** tshark's expert summary lines at severity warning or error (empty = the capture decodes cleanly). */
+export function tsharkExpertProblems(file: string): string[] {
+  const out = execFileSync('tshark', ['-r', file, ...TSHARK_PREFS, '-q', '-z', 'expert,warn'], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+  });
+  return out.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('='));
 }

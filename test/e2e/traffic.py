@@ -3,7 +3,7 @@
 
 Every command prints JSON lines on stdout; the last line is the result. Every wait is bounded.
 
-  ping DST SIZE COUNT DF [TIMEOUT_S]          ICMP/ICMPv6 echo over a raw socket. Result:
+  ping DST SIZE COUNT DF [TIMEOUT_S [INTERVAL_S]]  ICMP/ICMPv6 echo over a raw socket, one at a time. Result:
         {"sent", "received", "local_errors": [errno names], "icmp_errors": [{"type","code","mtu","from"}]}
   udp-echo BIND PORT LIFETIME_S               echo every datagram back; prints {"ready": true} once bound
   udp-probe DST PORT SIZES [TIMEOUT_S]        stop-and-wait: one datagram per size (comma list), payload
@@ -12,10 +12,13 @@ Every command prints JSON lines on stdout; the last line is the result. Every wa
         {"bytes", "sha256", "seconds"}
   tcp-source DST PORT FILE TIMEOUT_S [SRC]    connect, send FILE (sendfile), shut down, wait for the peer's FIN.
         Result: {"bytes", "sha256", "seconds"}
+  udp-sink BIND PORT LIFETIME_S               print {"ready": true}, then one line per datagram received:
+        {"data": hex, "tos": TOS/traffic class of the packet, "from": address}
   udp-send SRC DST PORT TOS HEX [HEX ...]     send each hex payload once from SRC (any port) with IP_TOS /
         IPV6_TCLASS = TOS (ECN bits included: UDP sockets keep them). Result: {"sent"}
-  tcp-stream DST PORT SECONDS RATE            send a paced deterministic stream for SECONDS at RATE bytes/s,
-        result {"bytes","sha256"}; the sink side is tcp-sink.
+  tcp-stream DST PORT SECONDS RATE [STOPFILE] send a paced deterministic stream at RATE bytes/s for at most
+        SECONDS (or until STOPFILE exists); prints {"started": true} once connected, then
+        {"bytes","sha256","seconds"}; the receiving side is tcp-sink.
 """
 import errno, hashlib, json, os, socket, struct, sys, time
 
@@ -47,7 +50,7 @@ def inet_csum(b):
     return ~s & 0xFFFF
 
 
-def ping(dst, size, count, df, timeout=2.0):
+def ping(dst, size, count, df, timeout=2.0, interval=0.0):
     af = fam_of(dst)
     v6 = af == socket.AF_INET6
     s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
@@ -95,6 +98,8 @@ def ping(dst, size, count, df, timeout=2.0):
                     mtu = struct.unpack('!I', icmp[4:8])[0] if v6 else struct.unpack('!H', icmp[6:8])[0]
                     icmp_errors.append({'type': t, 'code': code, 'mtu': mtu, 'from': frm[0]})
                     break
+        if interval > 0:
+            time.sleep(interval)
     out({'sent': count, 'received': got, 'local_errors': local_errors, 'icmp_errors': icmp_errors})
     return 0
 
@@ -200,16 +205,19 @@ def tcp_source(dst, port, path, timeout, src=None):
     return 0
 
 
-def tcp_stream(dst, port, seconds, rate):
+def tcp_stream(dst, port, seconds, rate, stopfile=None):
     """A long-running paced transfer (for 'a running transfer survives a reload')."""
     s = socket.socket(fam_of(dst), socket.SOCK_STREAM)
     s.settimeout(10.0)
     s.connect((dst, port))
+    out({'started': True})
     h = hashlib.sha256()
     chunk = 16384
     n, k = 0, 0
     t0 = time.monotonic()
     while time.monotonic() - t0 < seconds:
+        if stopfile and k % 16 == 0 and os.path.exists(stopfile):
+            break
         b = pattern(chunk, k)
         s.sendall(b)
         h.update(b)
@@ -223,6 +231,30 @@ def tcp_stream(dst, port, seconds, rate):
         pass
     s.close()
     out({'bytes': n, 'sha256': h.hexdigest(), 'seconds': round(time.monotonic() - t0, 3)})
+    return 0
+
+
+def udp_sink(bind, port, lifetime):
+    af = fam_of(bind)
+    s = socket.socket(af, socket.SOCK_DGRAM)
+    if af == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVTCLASS, 1)
+    else:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    s.bind((bind, port))
+    out({'ready': True})
+    end = time.monotonic() + lifetime
+    while time.monotonic() < end:
+        s.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            data, anc, _flags, frm = s.recvmsg(65535, 64)
+        except socket.timeout:
+            continue
+        tos = None
+        for level, typ, val in anc:
+            if (level, typ) in ((socket.IPPROTO_IP, socket.IP_TOS), (socket.IPPROTO_IPV6, socket.IPV6_TCLASS)):
+                tos = val[0] if len(val) == 1 else struct.unpack('=i', val[:4])[0]
+        out({'data': data.hex(), 'tos': tos, 'from': frm[0]})
     return 0
 
 
@@ -244,7 +276,8 @@ def udp_send(src, dst, port, tos, hexes):
 if __name__ == '__main__':
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == 'ping':
-        rc = ping(a[0], int(a[1]), int(a[2]), int(a[3]), float(a[4]) if len(a) > 4 else 2.0)
+        rc = ping(a[0], int(a[1]), int(a[2]), int(a[3]), float(a[4]) if len(a) > 4 else 2.0,
+                  float(a[5]) if len(a) > 5 else 0.0)
     elif cmd == 'udp-echo':
         rc = udp_echo(a[0], int(a[1]), float(a[2]))
     elif cmd == 'udp-probe':
@@ -254,7 +287,9 @@ if __name__ == '__main__':
     elif cmd == 'tcp-source':
         rc = tcp_source(a[0], int(a[1]), a[2], float(a[3]), a[4] if len(a) > 4 else None)
     elif cmd == 'tcp-stream':
-        rc = tcp_stream(a[0], int(a[1]), float(a[2]), float(a[3]))
+        rc = tcp_stream(a[0], int(a[1]), float(a[2]), float(a[3]), a[4] if len(a) > 4 else None)
+    elif cmd == 'udp-sink':
+        rc = udp_sink(a[0], int(a[1]), float(a[2]))
     elif cmd == 'udp-send':
         rc = udp_send(a[0], a[1], int(a[2]), int(a[3]), a[4:])
     else:

@@ -4,7 +4,7 @@
 // 3. vtep ↔ Linux kernel VXLAN set up as flannel does (route onlink + permanent neighbour + fdb, VNI 1,
 //    port 4789): the same checks in both directions
 import { afterAll, beforeAll, describe } from 'vitest';
-import { connectivityCases } from './checks.ts';
+import { connectivityCases, underlayCaptureCase } from './checks.ts';
 import { canRunE2e, Topology } from './harness.ts';
 
 describe.skipIf(!canRunE2e)('VXLAN/IPv4: kernel ↔ kernel (flannel-style reference)', () => {
@@ -16,6 +16,7 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv4: kernel ↔ kernel (flannel-style refere
   });
   afterAll(async () => t?.down());
   connectivityCases(() => t, 1, 2, { tcpPort: 7100 });
+  underlayCaptureCase(() => t);
 });
 
 describe.skipIf(!canRunE2e)('VXLAN/IPv4: vtep ↔ vtep', () => {
@@ -26,6 +27,7 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv4: vtep ↔ vtep', () => {
   });
   afterAll(async () => t?.down());
   connectivityCases(() => t, 1, 2, { tcpPort: 7200 });
+  underlayCaptureCase(() => t);
 });
 
 describe.skipIf(!canRunE2e)('VXLAN/IPv4: vtep ↔ kernel VXLAN (flannel-style)', () => {
@@ -38,4 +40,5 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv4: vtep ↔ kernel VXLAN (flannel-style)',
   afterAll(async () => t?.down());
   connectivityCases(() => t, 1, 2, { tcpPort: 7300 });
   connectivityCases(() => t, 2, 1, { tcpPort: 7400 });
+  underlayCaptureCase(() => t);
 });
