@@ -229,7 +229,7 @@ function openCapture(flag: string, file: string): CaptureReader {
   try {
     return CaptureReader.open(file);
   } catch (e) {
-    if (e instanceof VtepError) throw new VtepError('CAPTURE', `${flag}: ${e.message}`);
+    if (e instanceof VtepError) throw new VtepError('CAPTURE', `${flag} ${e.message}`);
     throw e;
   }
 }
@@ -239,7 +239,7 @@ function createCapture(flag: string, file: string, linkType: number, nanosecond:
   try {
     return PcapWriter.open(file, linkType, nanosecond);
   } catch (e) {
-    if (e instanceof VtepError) throw usage(`${flag}: ${e.message}`);
+    if (e instanceof VtepError) throw usage(`${flag} ${e.message}`);
     throw e;
   }
 }
