@@ -4,6 +4,7 @@
  * config reloads, signals, final counters.
  */
 import { Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { loadConfig, type VtepConfig } from '../control/config.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../control/log.ts';
@@ -98,6 +99,22 @@ class Undo {
   }
 }
 
+/**
+ * The kernel's own IPv6 chatter on the TUN (router solicitations from a link-local address, MLD reports)
+ * has no peer to go to and would only count as fdb-miss: no link-local address, no RA/RS, no multicast.
+ * Best effort (a kernel without IPv6 has no such files).
+ */
+function quietIpv6(dev: string, log: Logger): void {
+  const dir = `/proc/sys/net/ipv6/conf/${dev}`;
+  for (const [key, value] of [['addr_gen_mode', '1'], ['accept_ra', '0'], ['router_solicitations', '0']] as const) {
+    try {
+      writeFileSync(`${dir}/${key}`, value);
+    } catch (e) {
+      log.debug({ key, err: (e as Error).message }, 'ipv6 sysctl not set');
+    }
+  }
+}
+
 function summary(dp: LiveDataplane, reloads: Record<string, number>): Record<string, unknown> {
   const ioDrops: Record<string, number> = {};
   IO_DROP_NAMES.forEach((n, i) => {
@@ -173,7 +190,8 @@ export async function runNode(flags: RunFlags): Promise<number> {
     const dev = tun;
     undo.push(`delete ${tunName}`, () => dev.close());
     const addrCmds = [own.v4, own.v6].filter((a): a is string => a !== null).map((a) => addrAdd(a, tunName));
-    ipSync(addrCmds);
+    quietIpv6(tunName, log);
+    ipSync([...addrCmds, ['link', 'set', 'dev', tunName, 'multicast', 'off']]);
     tun.setUp(true);
     routes = peerRoutes(cfg.peers);
     ipSync(routes.map((c) => routeReplace(c, tunName, srcFor(c))));
@@ -207,12 +225,12 @@ export async function runNode(flags: RunFlags): Promise<number> {
     const p = o.plan;
     if (o.result === 'applied') {
       const fields = { added: p!.added, removed: p!.removed, changed: p!.changed, routesAdded: p!.routesAdd, routesRemoved: p!.routesDel, peers: reloader.config.peers.length };
-      if (o.errors.length > 0) log.error({ ...fields, errors: o.errors }, 'config reloaded; some route commands failed');
+      if (o.errors.length > 0) log.error({ ...fields, errors: o.errors }, 'config reloaded');
       else log.info(fields, 'config reloaded');
     } else if (o.result === 'rejected') {
-      log.error({ file: cfg.file, errors: o.errors }, 'config rejected; keeping the running config');
+      log.error({ file: cfg.file, errors: o.errors, kept: 'running config' }, 'config rejected');
     } else if (o.result === 'restart-required') {
-      log.warn({ file: cfg.file, keys: p!.restart }, 'config change requires restart; keeping the running config');
+      log.warn({ file: cfg.file, keys: p!.restart, kept: 'running config' }, 'config change requires restart');
     } else {
       log.debug({ file: cfg.file }, 'config unchanged');
     }

@@ -44,7 +44,8 @@ class Computed {
 }
 
 export interface MetricsSource {
-  dp: LiveDataplane;
+  /** Read at every scrape (may be a getter). */
+  readonly dp: LiveDataplane;
   /** Extra drops counted by the I/O objects themselves (e.g. the dgram fallback's full queue), by reason. */
   extraDrops?: () => Record<string, number>;
   reloads: Record<string, number>;
@@ -55,9 +56,8 @@ const PACKET_OPS = [IoOp.TunRead, IoOp.SocketRecv, IoOp.SocketSend, IoOp.TunWrit
 
 export function createRegistry(src: MetricsSource, defaults = true): Registry {
   const reg = new Registry();
-  const dp = src.dp;
   const peerMetric = (name: string, help: string, key: 'txPackets' | 'txBytes' | 'rxPackets' | 'rxBytes') =>
-    new Computed(name, help, 'counter', () => [...dp.peerCounters()].map(([peer, c]) => ({ value: c[key], labels: { peer } })));
+    new Computed(name, help, 'counter', () => [...src.dp.peerCounters()].map(([peer, c]) => ({ value: c[key], labels: { peer } })));
   const metrics = [
     peerMetric('vtep_peer_tx_packets_total', 'Packets encapsulated and sent to the peer.', 'txPackets'),
     peerMetric('vtep_peer_tx_bytes_total', 'Inner IP bytes encapsulated and sent to the peer.', 'txBytes'),
@@ -65,19 +65,19 @@ export function createRegistry(src: MetricsSource, defaults = true): Registry {
     peerMetric('vtep_peer_rx_bytes_total', 'Inner IP bytes from the peer decapsulated and accepted.', 'rxBytes'),
     new Computed('vtep_drops_total', 'Packets dropped, by reason (`vtep drops` lists them).', 'counter', () => {
       const out: Value[] = [];
-      const d = dp.engine.drops;
+      const d = src.dp.engine.drops;
       for (let i = 1; i < DROP_NAMES.length; i++) out.push({ value: d[i]!, labels: { reason: DROP_NAMES[i]! } });
-      for (let i = 0; i < IO_DROP_NAMES.length; i++) out.push({ value: dp.ioDrops[i]!, labels: { reason: IO_DROP_NAMES[i]! } });
+      for (let i = 0; i < IO_DROP_NAMES.length; i++) out.push({ value: src.dp.ioDrops[i]!, labels: { reason: IO_DROP_NAMES[i]! } });
       for (const [reason, value] of Object.entries(src.extraDrops?.() ?? {})) out.push({ value, labels: { reason } });
       return out;
     }),
     new Computed('vtep_io_errors_total', 'Failed system calls, by operation and errno.', 'counter', () =>
-      dp.ioErrorList().map((e) => ({ value: e.count, labels: { op: e.op, errno: errnoName(e.errno) } }))),
+      src.dp.ioErrorList().map((e) => ({ value: e.count, labels: { op: e.op, errno: errnoName(e.errno) } }))),
     new Computed('vtep_packets_total', 'Packets through each I/O operation.', 'counter', () => [
-      { value: dp.tunReadPackets, labels: { op: 'tun-read' } },
-      { value: dp.socketRecvPackets, labels: { op: 'socket-recv' } },
-      { value: dp.socketSendPackets, labels: { op: 'socket-send' } },
-      { value: dp.tunWritePackets, labels: { op: 'tun-write' } },
+      { value: src.dp.tunReadPackets, labels: { op: 'tun-read' } },
+      { value: src.dp.socketRecvPackets, labels: { op: 'socket-recv' } },
+      { value: src.dp.socketSendPackets, labels: { op: 'socket-send' } },
+      { value: src.dp.tunWritePackets, labels: { op: 'tun-write' } },
     ]),
     new Computed('vtep_batch_size', 'Packets per batch system call.', 'histogram', () => {
       const out: Value[] = [];
@@ -85,20 +85,20 @@ export function createRegistry(src: MetricsSource, defaults = true): Registry {
         const name = IO_OP_NAMES[op]!;
         let cum = 0;
         for (let b = 0; b < BATCH_BUCKETS; b++) {
-          cum += dp.batchHist[op * BATCH_BUCKETS + b]!;
+          cum += src.dp.batchHist[op * BATCH_BUCKETS + b]!;
           out.push({ metricName: 'vtep_batch_size_bucket', value: cum, labels: { op: name, le: 2 ** b } });
         }
-        out.push({ metricName: 'vtep_batch_size_bucket', value: dp.batchCount[op]!, labels: { op: name, le: '+Inf' } });
-        out.push({ metricName: 'vtep_batch_size_sum', value: dp.batchSum[op]!, labels: { op: name } });
-        out.push({ metricName: 'vtep_batch_size_count', value: dp.batchCount[op]!, labels: { op: name } });
+        out.push({ metricName: 'vtep_batch_size_bucket', value: src.dp.batchCount[op]!, labels: { op: name, le: '+Inf' } });
+        out.push({ metricName: 'vtep_batch_size_sum', value: src.dp.batchSum[op]!, labels: { op: name } });
+        out.push({ metricName: 'vtep_batch_size_count', value: src.dp.batchCount[op]!, labels: { op: name } });
       }
       return out;
     }),
     new Computed('vtep_icmp_sent_total', 'ICMP Fragmentation Needed / Packet Too Big replies written into the TUN.', 'counter', () => [
-      { value: dp.icmpQueued },
+      { value: src.dp.icmpQueued },
     ]),
-    new Computed('vtep_fdb_peers', 'Peers in the current FDB.', 'gauge', () => [{ value: dp.engine.currentFdb().peers.length }]),
-    new Computed('vtep_fdb_prefixes', 'Pod CIDRs (local and peers) in the current FDB.', 'gauge', () => [{ value: dp.engine.currentFdb().prefixCount }]),
+    new Computed('vtep_fdb_peers', 'Peers in the current FDB.', 'gauge', () => [{ value: src.dp.engine.currentFdb().peers.length }]),
+    new Computed('vtep_fdb_prefixes', 'Pod CIDRs (local and peers) in the current FDB.', 'gauge', () => [{ value: src.dp.engine.currentFdb().prefixCount }]),
     new Computed('vtep_config_reloads_total', 'Config file changes, by result.', 'counter', () =>
       Object.entries(src.reloads).map(([result, value]) => ({ value, labels: { result } }))),
   ];
