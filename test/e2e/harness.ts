@@ -93,7 +93,7 @@ function cleanupSync(): void {
   for (const p of liveProcs) p.killNow('SIGKILL');
   liveProcs.clear();
   for (const ns of [...liveNamespaces]) deleteNamespaceSync(ns);
-  for (const f of liveFiles) rmSync(f, { recursive: true, force: true });
+  if (!process.env.VTEP_KEEP_TMP) for (const f of liveFiles) rmSync(f, { recursive: true, force: true });
   liveFiles.clear();
 }
 
@@ -797,10 +797,8 @@ export class Topology {
     await Promise.all([...this.vteps.values()].map((v) => v.proc.stop(5000)));
     for (const ns of this.namespaces.reverse()) deleteNamespaceSync(ns);
     this.namespaces.length = 0;
-    if (!process.env.VTEP_KEEP_TMP) {
-      rmSync(this.dir, { recursive: true, force: true });
-      liveFiles.delete(this.dir);
-    }
+    if (!process.env.VTEP_KEEP_TMP) rmSync(this.dir, { recursive: true, force: true });
+    liveFiles.delete(this.dir);
   }
 
   /** The vtep log of node i (for failure messages). */

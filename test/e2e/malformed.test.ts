@@ -179,6 +179,56 @@ function sinkPayloads(sink: Proc): Array<{ text: string; tos: number | null }> {
     .map((l) => ({ text: Buffer.from(l.data, 'hex').toString().slice(0, 60), tos: l.tos }));
 }
 
+type Batch = { frames: Uint8Array[]; from?: string; tos?: number };
+type Delivered = Array<{ text: string; tos: number | null }>;
+
+/**
+ * Send every batch K times (interleaved) from node2 to node1:4789, then one last control frame; once that
+ * one reached pod1 everything before it has been processed. Returns what pod1 received and, when node1
+ * runs vtep, the change of its drop counters.
+ */
+async function sendAndCollect(t: Topology, n1: VtepNode | null, batches: Batch[]): Promise<{ delivered: Delivered; drops: Record<string, number> }> {
+  const sink = await startUdpSink(t.podNs(1), POD1, SINK_PORT, 60);
+  try {
+    const before = n1 ? n1.drops() : new Map<string, number>();
+    // one sender process per (source, TOS) and round
+    const groups = new Map<string, { from: string; tos: number; frames: Uint8Array[] }>();
+    for (const b of batches) {
+      const from = b.from ?? t.underlayIP(2);
+      const tos = b.tos ?? 0;
+      const g = groups.get(`${from}/${tos}`) ?? { from, tos, frames: [] };
+      g.frames.push(...b.frames);
+      groups.set(`${from}/${tos}`, g);
+    }
+    for (let k = 0; k < K; k++) {
+      for (const g of groups.values()) await udpSend(t.nodeNs(2), g.from, t.underlayIP(1), 4789, g.frames, g.tos);
+    }
+    await udpSend(t.nodeNs(2), t.underlayIP(2), t.underlayIP(1), 4789, [vxlan({ inner: tagged('last') })]);
+    await sink.waitOutput((o) => o.includes(Buffer.from('e2e:last').toString('hex')), 5000, 'the last control frame');
+    const drops = n1 ? delta(n1.drops(), before) : {};
+    return { delivered: sinkPayloads(sink).filter((p) => p.text !== 'e2e:last'), drops };
+  } finally {
+    sink.killNow('SIGKILL');
+    await sink.exited;
+  }
+}
+
+// RFC 6040 §4.2 decapsulation, as the kernel's VXLAN does it (vxlan_rcv → vxlan_ecn_decapsulate →
+// INET_ECN_decapsulate): outer CE over inner Not-ECT → drop; outer CE over inner ECT(0) → the inner packet
+// leaves marked CE; outer Not-ECT → inner unchanged.
+const CE = 0x03;
+const ECT0 = 0x02;
+const ECN_BATCHES: Batch[] = [
+  { frames: [vxlan({ inner: tagged('ce-over-not-ect', POD2, POD1, 0) })], tos: CE },
+  { frames: [vxlan({ inner: tagged('ce-over-ect0', POD2, POD1, ECT0) })], tos: CE },
+  { frames: [vxlan({ inner: tagged('plain-ect0', POD2, POD1, ECT0) })], tos: 0 },
+];
+function ecnOutcome(delivered: Delivered): Record<string, Array<number | null>> {
+  const tosOf = (tag: string): Array<number | null> => delivered.filter((d) => d.text === `e2e:${tag}`).map((d) => d.tos);
+  return { 'ce-over-not-ect': tosOf('ce-over-not-ect'), 'ce-over-ect0': tosOf('ce-over-ect0'), 'plain-ect0': tosOf('plain-ect0') };
+}
+const ECN_EXPECTED = { 'ce-over-not-ect': [], 'ce-over-ect0': Array(K).fill(CE), 'plain-ect0': Array(K).fill(ECT0) };
+
 describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, IPv4)', () => {
   let t: Topology;
   let n1: VtepNode;
@@ -189,32 +239,10 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
   });
   afterAll(async () => t?.down());
 
-  /** Send `frames` (each K times, interleaved) from node2; returns pod1's sink output and the drop deltas. */
-  async function sendAndCollect(batches: Array<{ frames: Uint8Array[]; from?: string; tos?: number }>): Promise<{
-    delivered: Array<{ text: string; tos: number | null }>;
-    drops: Record<string, number>;
-  }> {
-    const sink = await startUdpSink(t.podNs(1), POD1, SINK_PORT, 60);
-    try {
-      const before = n1.drops();
-      for (let k = 0; k < K; k++) {
-        for (const b of batches) await udpSend(t.nodeNs(2), b.from ?? t.underlayIP(2), t.underlayIP(1), 4789, b.frames, b.tos ?? 0);
-      }
-      // a last control frame: once it is in, everything sent before it has been processed
-      await udpSend(t.nodeNs(2), t.underlayIP(2), t.underlayIP(1), 4789, [vxlan({ inner: tagged('last') })]);
-      await sink.waitOutput((o) => o.includes(Buffer.from('e2e:last').toString('hex')), 5000, 'the last control frame');
-      const drops = delta(n1.drops(), before);
-      return { delivered: sinkPayloads(sink).filter((p) => p.text !== 'e2e:last'), drops };
-    } finally {
-      sink.killNow('SIGKILL');
-      await sink.exited;
-    }
-  }
-
   it('each malformed frame is dropped under its reason; the control frame and a concurrent ping get through', async () => {
     const all = cases();
     const echo = startPing(t.podNs(2), POD1, 56, 200, 0.01);
-    const { delivered, drops } = await sendAndCollect([
+    const { delivered, drops } = await sendAndCollect(t, n1, [
       { frames: [vxlan({ inner: tagged('valid') })] },
       ...all.map((c) => ({ frames: c.frames, from: c.from })),
     ]);
@@ -227,20 +255,16 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
     expect(resultOf(echo), 'pod2 → pod1 echoes while malformed frames arrive').toMatchObject({ sent: 200, received: 200 });
   }, 60_000);
 
+  // FAILS against vtep run as of 9c16424 (VXLAN only; IPIP over IPv4 gets the whole outer header):
+  // the live VXLAN path loses the outer ECN field. src/dataplane/live.ts decapsulates UDP payloads with
+  // engine.decapVxlanPayload(), which calls decapVxlanAt(…, outerEcn = 0), and the UDP socket does not
+  // ask for the outer TOS / traffic class (IP_RECVTOS / IPV6_RECVTCLASS cmsg). So outer CE over a Not-ECT
+  // inner packet is delivered instead of dropped (outer-ce-inner-not-ect is never counted), and outer CE
+  // over ECT(0) is delivered unmarked (congestion signal lost). The kernel reference below does both.
   it('outer ECN CE: a Not-ECT inner packet is dropped (outer-ce-inner-not-ect), an ECT(0) one arrives marked CE', async () => {
-    // RFC 6040 §4.2 decapsulation (the kernel's VXLAN: vxlan_ecn_decapsulate → INET_ECN_decapsulate):
-    // outer CE + inner Not-ECT → drop; outer CE + inner ECT(0) → inner becomes CE; outer Not-ECT → unchanged.
-    const CE = 0x03;
-    const ECT0 = 0x02;
-    const { delivered, drops } = await sendAndCollect([
-      { frames: [vxlan({ inner: tagged('ce-over-not-ect', POD2, POD1, 0) })], tos: CE },
-      { frames: [vxlan({ inner: tagged('ce-over-ect0', POD2, POD1, ECT0) })], tos: CE },
-      { frames: [vxlan({ inner: tagged('plain-ect0', POD2, POD1, ECT0) })], tos: 0 },
-    ]);
-    expect(drops, diag(t)).toEqual({ 'outer-ce-inner-not-ect': K });
-    expect(delivered.filter((d) => d.text === 'e2e:ce-over-not-ect')).toEqual([]);
-    expect(delivered.filter((d) => d.text === 'e2e:ce-over-ect0')).toEqual(Array.from({ length: K }, () => ({ text: 'e2e:ce-over-ect0', tos: CE })));
-    expect(delivered.filter((d) => d.text === 'e2e:plain-ect0')).toEqual(Array.from({ length: K }, () => ({ text: 'e2e:plain-ect0', tos: ECT0 })));
+    const { delivered, drops } = await sendAndCollect(t, n1, ECN_BATCHES);
+    expect({ drops, delivered: ecnOutcome(delivered) }, diag(t))
+      .toEqual({ drops: { 'outer-ce-inner-not-ect': K }, delivered: ECN_EXPECTED });
   }, 60_000);
 
   it('the tunnel still works afterwards (echo, UDP both ways)', async () => {
@@ -255,5 +279,32 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
       echo.killNow('SIGKILL');
       await echo.exited;
     }
+  });
+});
+
+describe.skipIf(!canRunE2e)('reference: the same frames at the kernel\'s VXLAN (flannel-style, node1)', () => {
+  let t: Topology;
+  beforeAll(() => {
+    t = new Topology('mk', { family: 4 }).up();
+    t.kernelVxlan(1);
+    t.kernelVxlan(2);
+  });
+  afterAll(async () => t?.down());
+
+  it('the control frame is delivered, the malformed ones are not', async () => {
+    // the kernel checks less than vtep (it has no anti-spoofing of VTEP sources or inner addresses), so
+    // only the frames it must refuse as well are sent here
+    const refused = new Set(['truncated-vxlan', 'vxlan-flag-i-clear', 'vni-mismatch', 'truncated-inner-ethernet', 'inner-not-ip',
+      'truncated-inner-ip', 'inner-ip-invalid', 'inner-family-mismatch']);
+    const { delivered } = await sendAndCollect(t, null, [
+      { frames: [vxlan({ inner: tagged('valid') })] },
+      ...cases().filter((c) => refused.has(c.reason)).map((c) => ({ frames: c.frames })),
+    ]);
+    expect(delivered).toEqual(Array.from({ length: K }, () => ({ text: 'e2e:valid', tos: 0 })));
+  });
+
+  it('outer ECN CE: Not-ECT inner dropped, ECT(0) inner marked CE (what vtep must match)', async () => {
+    const { delivered } = await sendAndCollect(t, null, ECN_BATCHES);
+    expect(ecnOutcome(delivered)).toEqual(ECN_EXPECTED);
   });
 });

@@ -72,6 +72,14 @@ for (const family of [4, 6] as Family[]) {
       expect(cachedMtu()).toBe(t.tunnelMtu);
     }, 60_000);
 
+    // FAILS for IPv4 against vtep run as of 9c16424: vtep does build a correct frag-needed (type 3 code 4,
+    // MTU 1450, quoting the packet; vtep_icmp_sent_total and drops{mtu-exceeded} count it) and writes it
+    // into vtep0 — but with source address 10.244.1.0, vtep0's own address. A packet arriving on an
+    // interface with a local source address is a martian to the kernel (fib_validate_source; dmesg:
+    // "IPv4: martian source 10.244.1.2 from 10.244.1.0, on dev vtep0"), so node1 drops it and pod1 never
+    // hears of the smaller MTU: PMTU discovery through vtep's own ICMP is dead for IPv4 pods. (IPv6 has no
+    // such check; the ICMPv6 packet-too-big from fd00:10:244:1:: arrives.) A source that is not local to
+    // node1, e.g. the peer's VTEP address (10.244.2.0, the tunnel's next hop), would be accepted.
     it('with vtep0 raised to 1500 behind its back, vtep itself answers too-big packets with ICMP, and TCP still works', async () => {
       ip('-n', t.nodeNs(1), 'link', 'set', 'vtep0', 'mtu', '1500');
       try {

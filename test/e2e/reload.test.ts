@@ -93,7 +93,7 @@ describe.skipIf(!canRunE2e)('config changes while running (3 nodes, VXLAN/IPv4)'
     writeFileSync(t.configPath(1) + '.tmp', 'backend: vxlan\nvxlan: { vni: "not a number", port: 4789 }\nnode: {}\n');
     const { renameSync } = await import('node:fs');
     renameSync(t.configPath(1) + '.tmp', t.configPath(1));
-    await n1.proc.waitOutput((o) => /"msg":"config rejected"/.test(o), 5000, 'a "config rejected" log line');
+    await n1.proc.waitOutput((o) => /"msg":"config rejected/.test(o), 5000, 'a "config rejected" log line');
     expect(n1.proc.status).toBeNull();
     expect(await reach(1, 2)).toBe(true);
     expect(ipJson(t.nodeNs(1), '-4', 'route', 'show').some((r: any) => r.dst === t.podCIDR(2))).toBe(true);
