@@ -61,8 +61,9 @@ else:
     print(json.dumps({'ok': ok, 'bad': bad}))
 `;
 
-function nodeYaml(i: number, peers: number[], extra = ''): string {
-  const entry = (k: number) => `{ name: n${k}, underlayIP: 198.51.100.${k}, vtepMAC: "02:00:00:00:00:0${k}", podCIDRs: [10.244.${k}.0/24, "fd00:10:244:${k}::/64"] }`;
+function nodeYaml(i: number, peers: number[], extra = '', family: 4 | 6 = 4): string {
+  const entry = (k: number) =>
+    `{ name: n${k}, underlayIP: "${family === 4 ? `198.51.100.${k}` : `2001:db8:100::${k}`}", vtepMAC: "02:00:00:00:00:0${k}", podCIDRs: [10.244.${k}.0/24, "fd00:10:244:${k}::/64"] }`;
   return `node: ${entry(i)}\npeers:\n${peers.map((k) => `  - ${entry(k)}\n`).join('')}${extra}`;
 }
 
@@ -140,6 +141,7 @@ describe.skipIf(!canRun)('vtep run in network namespaces (root)', () => {
     ip('link', 'add', 'ul1', 'netns', ns(1), 'type', 'veth', 'peer', 'name', 'ul2', 'netns', ns(2));
     for (const i of [1, 2]) {
       ip('-n', ns(i), 'addr', 'add', `198.51.100.${i}/24`, 'dev', `ul${i}`);
+      ip('-n', ns(i), 'addr', 'add', `2001:db8:100::${i}/64`, 'dev', `ul${i}`, 'nodad');
       ip('-n', ns(i), 'link', 'set', `ul${i}`, 'up');
       ip('-n', ns(i), 'addr', 'add', `10.244.${i}.5/32`, 'dev', 'lo');
       ip('-n', ns(i), 'addr', 'add', `fd00:10:244:${i}::5/128`, 'dev', 'lo');
@@ -248,4 +250,29 @@ describe.skipIf(!canRun)('vtep run in network namespaces (root)', () => {
       expect(ip('netns', 'pids', ns(i)).trim()).toBe('');
     }
   }, 90_000);
+
+  // the other backends / underlay families / I/O modes: start, carry both pod families, stop clean
+  it.each([
+    { backend: 'ipip', family: 4 as const, io: 'native' },
+    { backend: 'ipip', family: 6 as const, io: 'native' },
+    { backend: 'vxlan', family: 6 as const, io: 'node' },
+  ])('$backend over IPv$family with --io $io', async ({ backend, family, io }) => {
+    const vs = [1, 2].map((i) => {
+      const path = join(dir, `n${i}-${backend}${family}.yaml`);
+      writeFileSync(path, `backend: ${backend}\n` + nodeYaml(i, [3 - i], '', family));
+      return new Vtep(i, ['--config', path, '--io', io]);
+    });
+    running.push(...vs);
+    const ready = await vs[0]!.waitFor('ready');
+    await vs[1]!.waitFor('ready');
+    expect(ready).toMatchObject({ backend, io, mtu: 1500 - (backend === 'ipip' ? (family === 4 ? 20 : 40) : family === 4 ? 50 : 70) });
+    expect(await echo(4, '10.244.1.5', '10.244.2.5', 50, 1000)).toEqual({ ok: 50, bad: 0 });
+    expect(await echo(6, 'fd00:10:244:1::5', 'fd00:10:244:2::5', 50, 1000)).toEqual({ ok: 50, bad: 0 });
+    for (const v of vs) v.child.kill('SIGTERM');
+    for (const v of vs) expect(await v.exited).toBe(0);
+    const stopped = vs[0]!.lines().find((l) => l.msg === 'stopped');
+    expect(stopped.peers.n2).toMatchObject({ txPackets: 100, rxPackets: 100 });
+    expect(stopped.drops).toEqual({});
+    for (const i of [1, 2]) expect(linkThere(i, 'vtep0')).toBe(false);
+  }, 60_000);
 });
