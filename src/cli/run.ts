@@ -177,9 +177,14 @@ export async function runNode(flags: RunFlags): Promise<number> {
         },
         reloads,
         extraDrops: () => {
+          // the dgram / raw-socket fallbacks queue in JS and send asynchronously: their own losses
           let q = 0;
-          for (const s of socks) q += (s as { queueDrops?: number }).queueDrops ?? 0;
-          return { 'socket-queue-full': q };
+          let e = 0;
+          for (const s of socks) {
+            q += (s as { queueDrops?: number }).queueDrops ?? 0;
+            e += (s as { sendErrors?: number }).sendErrors ?? 0;
+          }
+          return { 'socket-queue-full': q, 'send-error': e };
         },
       });
       server = await serveMetrics(reg, listen.host, listen.port);

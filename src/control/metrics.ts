@@ -64,12 +64,12 @@ export function createRegistry(src: MetricsSource, defaults = true): Registry {
     peerMetric('vtep_peer_rx_packets_total', 'Packets from the peer decapsulated and accepted.', 'rxPackets'),
     peerMetric('vtep_peer_rx_bytes_total', 'Inner IP bytes from the peer decapsulated and accepted.', 'rxBytes'),
     new Computed('vtep_drops_total', 'Packets dropped, by reason (`vtep drops` lists them).', 'counter', () => {
-      const out: Value[] = [];
+      const by = new Map<string, number>();
       const d = src.dp.engine.drops;
-      for (let i = 1; i < DROP_NAMES.length; i++) out.push({ value: d[i]!, labels: { reason: DROP_NAMES[i]! } });
-      for (let i = 0; i < IO_DROP_NAMES.length; i++) out.push({ value: src.dp.ioDrops[i]!, labels: { reason: IO_DROP_NAMES[i]! } });
-      for (const [reason, value] of Object.entries(src.extraDrops?.() ?? {})) out.push({ value, labels: { reason } });
-      return out;
+      for (let i = 1; i < DROP_NAMES.length; i++) by.set(DROP_NAMES[i]!, d[i]!);
+      for (let i = 0; i < IO_DROP_NAMES.length; i++) by.set(IO_DROP_NAMES[i]!, (by.get(IO_DROP_NAMES[i]!) ?? 0) + src.dp.ioDrops[i]!);
+      for (const [reason, value] of Object.entries(src.extraDrops?.() ?? {})) by.set(reason, (by.get(reason) ?? 0) + value);
+      return [...by].map(([reason, value]) => ({ value, labels: { reason } }));
     }),
     new Computed('vtep_io_errors_total', 'Failed system calls, by operation and errno.', 'counter', () =>
       src.dp.ioErrorList().map((e) => ({ value: e.count, labels: { op: e.op, errno: errnoName(e.errno) } }))),
