@@ -190,3 +190,53 @@ export function tsharkField(file: string, field: string, filter?: string): strin
   if (filter !== undefined) args.push('-Y', filter);
   return run('tshark', args).split('\n').filter((l) => l !== '');
 }
+
+/**
+ * The same command line run in this process (src/cli/main.ts's `main`, stdout/stderr captured): for bulk
+ * checks where a process per run would cost seconds. Not for `--out -` (that writes to fd 1 directly).
+ */
+export async function vtepIn(args: string[]): Promise<CliResult> {
+  const { main } = await import('../../src/cli/main.ts');
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const grab = (into: Buffer[]) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      into.push(Buffer.from(chunk));
+      const cb = rest.find((x) => typeof x === 'function') as (() => void) | undefined;
+      cb?.();
+      return true;
+    }) as typeof process.stdout.write;
+  const ow = process.stdout.write;
+  const ew = process.stderr.write;
+  process.stdout.write = grab(out);
+  process.stderr.write = grab(err);
+  let status: number;
+  try {
+    status = await main(args);
+  } finally {
+    process.stdout.write = ow;
+    process.stderr.write = ew;
+  }
+  const raw = Buffer.concat(out);
+  return { status, stdout: raw.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), raw };
+}
+
+/**
+ * tshark over many captures at once (mergecap -a into one pcapng, one tshark run): no expert error
+ * anywhere, and every file's frames seen. On errors, names the files that have them.
+ */
+export function tsharkCheckAll(files: string[], scratch: string): { errors: Record<string, string[]>; frames: number } {
+  const merged = path.join(scratch, `all-${process.pid}-${Date.now()}.pcapng`);
+  run('mergecap', ['-a', '-F', 'pcapng', '-w', merged, ...files]);
+  const t = tsharkCheck(merged);
+  fs.rmSync(merged, { force: true });
+  const errors: Record<string, string[]> = {};
+  if (t.errors.length > 0) {
+    for (const f of files) {
+      const e = tsharkCheck(f).errors;
+      if (e.length > 0) errors[f] = e;
+    }
+    if (Object.keys(errors).length === 0) errors['(merged)'] = t.errors;
+  }
+  return { errors, frames: t.frames };
+}

@@ -3,13 +3,14 @@
  * µs/ns × little/big endian (editcap and a hand-written writer), pcapng via editcap (µs and ns if_tsresol),
  * multi-interface pcapng (mergecap, and a hand-built one with SPB/EPB, three link types, several
  * resolutions and a big-endian section), Linux SLL / SLL2 and raw IP (101, 228, 229). Each gives the same
- * packets out; the timestamps keep their resolution (ns in → ns magic out, values kept).
+ * packets out; the timestamps keep their resolution (ns in → ns magic out, values kept). The command runs
+ * in this process (vtepIn: the same main() as `npx vtep`) to keep the many runs fast.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pcapng, type NgBlock } from '../io/pcap-fixtures.ts';
-import { fx, jsonOf, readCapture, run, tmpDir, toRaw, toSll, toSll2, tsharkCheck, vtep, writeClassic, type Rec } from './helpers.ts';
+import { fx, jsonOf, readCapture, run, tmpDir, toRaw, toSll, toSll2, tsharkCheck, vtepIn, writeClassic, type Rec } from './helpers.ts';
 
 const dir = tmpDir('formats');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -26,9 +27,9 @@ const decapN1 = readCapture(k4('decap-n1.pcap')).records;
 const MAC_N1 = Buffer.from([2, 0, 0, 0, 0, 1]);
 const toN1 = readCapture(k4('flannel.pcap')).records.map((r) => r.data.subarray(0, 6).equals(MAC_N1));
 
-function decapN1From(input: string, name: string) {
+async function decapN1From(input: string, name: string) {
   const o = tmp(`${name}.out.pcap`);
-  const r = vtep(['replay', 'decap', '--config', k4('n1.yaml'), '--in', input, '--out', o, '--expect', k4('decap-n1.pcap'), '--json']);
+  const r = await vtepIn(['replay', 'decap', '--config', k4('n1.yaml'), '--in', input, '--out', o, '--expect', k4('decap-n1.pcap'), '--json']);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   const s = jsonOf(r);
@@ -53,11 +54,11 @@ describe('classic pcap variants', () => {
   const nsRef = tmp('ref-ns.pcap');
   writeClassic(nsRef, underlayNs, { nsec: true });
   for (const c of cases) {
-    it(`${c.name} (${c.tool})`, () => {
+    it(`${c.name} (${c.tool})`, async () => {
       const f = tmp(`${c.name}.pcap`);
       if (c.tool === 'editcap') run('editcap', ['-F', c.nsec ? 'nsecpcap' : 'pcap', nsRef, f]);
       else writeClassic(f, underlayNs, { le: c.le, nsec: c.nsec });
-      const { cap } = decapN1From(f, c.name);
+      const { cap } = await decapN1From(f, c.name);
       expect(cap.magic).toBe(c.nsec ? MAGIC_NS : MAGIC_US);
       expect(times(cap)).toEqual(n1Times(underlayNs, !c.nsec));
     });
@@ -65,21 +66,21 @@ describe('classic pcap variants', () => {
 });
 
 describe('pcapng', () => {
-  it('editcap -F pcapng: µs (no if_tsresol) and ns (if_tsresol 9)', () => {
+  it('editcap -F pcapng: µs (no if_tsresol) and ns (if_tsresol 9)', async () => {
     const us = tmp('us.pcapng');
     const ns = tmp('ns.pcapng');
     run('editcap', ['-F', 'pcapng', k4('underlay.pcap'), us]);
     writeClassic(tmp('ns-src.pcap'), underlayNs, { nsec: true });
     run('editcap', ['-F', 'pcapng', tmp('ns-src.pcap'), ns]);
-    const a = decapN1From(us, 'us-ng').cap;
+    const a = (await decapN1From(us, 'us-ng')).cap;
     expect(a.magic).toBe(MAGIC_US);
     expect(times(a)).toEqual(n1Times(underlay, true));
-    const b = decapN1From(ns, 'ns-ng').cap;
+    const b = (await decapN1From(ns, 'ns-ng')).cap;
     expect(b.magic).toBe(MAGIC_NS);
     expect(times(b)).toEqual(n1Times(underlayNs, false));
   });
 
-  it('mergecap -a -F pcapng: an Ethernet and an SLL2 interface in one file', () => {
+  it('mergecap -a -F pcapng: an Ethernet and an SLL2 interface in one file', async () => {
     const eth = tmp('odd-eth.pcap');
     const sll2 = tmp('even-sll2.pcap');
     const odd = underlay.filter((_, i) => i % 2 === 0);
@@ -90,7 +91,7 @@ describe('pcapng', () => {
     run('mergecap', ['-a', '-F', 'pcapng', '-w', merged, eth, sll2]);
     expect(new Set(readCapture(merged).records.map((r) => `${r.interfaceId}:${r.linkType}`))).toEqual(new Set(['0:1', '1:276']));
     const o = tmp('merged.out.pcap');
-    const r = vtep(['replay', 'decap', '--config', k4('n1.yaml'), '--in', merged, '--out', o, '--json']);
+    const r = await vtepIn(['replay', 'decap', '--config', k4('n1.yaml'), '--in', merged, '--out', o, '--json']);
     expect(r.status).toBe(0);
     expect(jsonOf(r).packetsOut).toBe(decapN1.length);
     // decap-n1.pcap holds node1's frames in underlay order: the k-th frame to node1 is decapN1[k]
@@ -101,7 +102,7 @@ describe('pcapng', () => {
     expect(readCapture(o).records.map((x) => x.data.toString('hex'))).toEqual(want);
   });
 
-  it('hand-built: EPB on Ethernet / SLL / raw interfaces with ns, µs and 2^-20 s resolutions, SPBs, skipped blocks, a big-endian second section', () => {
+  it('hand-built: EPB on Ethernet / SLL / raw interfaces with ns, µs and 2^-20 s resolutions, SPBs, skipped blocks, a big-endian second section', async () => {
     // records 0..n-1 in order, spread over interfaces round-robin; every 7th as an SPB (interface 0, no time)
     const ifaces = [
       { linkType: 1, tsresol: 9 },
@@ -125,7 +126,7 @@ describe('pcapng', () => {
     ]);
     const f = tmp('hand.pcapng');
     fs.writeFileSync(f, img);
-    const { cap } = decapN1From(f, 'hand-ng');
+    const { cap } = await decapN1From(f, 'hand-ng');
     expect(cap.magic).toBe(MAGIC_NS);
     // each output packet keeps its record's time at that interface's resolution (SPB: none)
     const want = underlayNs.flatMap((r, i) => {
@@ -138,7 +139,7 @@ describe('pcapng', () => {
     expect(times(cap)).toEqual(want);
   });
 
-  it('an interface of an unsupported link type: its records are dropped as unsupported-link-type', () => {
+  it('an interface of an unsupported link type: its records are dropped as unsupported-link-type', async () => {
     const img = pcapng([
       {
         le: true,
@@ -148,7 +149,7 @@ describe('pcapng', () => {
     ]);
     const f = tmp('user0.pcapng');
     fs.writeFileSync(f, img);
-    const r = vtep(['replay', 'decap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('user0.out.pcap'), '--json']);
+    const r = await vtepIn(['replay', 'decap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('user0.out.pcap'), '--json']);
     expect(r.status).toBe(0);
     const s = jsonOf(r);
     const even = underlay.slice(0, 40).filter((_, i) => i % 2 === 0);
@@ -166,10 +167,10 @@ describe('link types', () => {
     ['raw', 101, toRaw],
     ['ipv4', 228, toRaw],
   ] as const) {
-    it(`decap from ${name} (${lt})`, () => {
+    it(`decap from ${name} (${lt})`, async () => {
       const f = tmp(`u-${name}.pcap`);
       writeClassic(f, underlayNs.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: conv(r.data) })), { linkType: lt, nsec: true });
-      const { cap } = decapN1From(f, `lt-${name}`);
+      const { cap } = await decapN1From(f, `lt-${name}`);
       expect(cap.records.every((r) => r.linkType === 1)).toBe(true);
     });
   }
@@ -181,13 +182,13 @@ describe('link types', () => {
       ['sll', 113, toSll],
       ['sll2', 276, toSll2],
     ] as const) {
-      it(`encap ${fam} from ${name} (${lt}) pod packets`, () => {
+      it(`encap ${fam} from ${name} (${lt}) pod packets`, async () => {
         const k = (f: string) => fx(`kernel-${fam}`, f);
         const flannel = readCapture(k('flannel.pcap')).records;
         const f = tmp(`p-${fam}-${name}.pcap`);
         writeClassic(f, flannel.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: conv(r.data) })), { linkType: lt });
         const o = tmp(`p-${fam}-${name}.out.pcap`);
-        const r = vtep(['replay', 'encap', '--config', k('n1.yaml'), '--in', f, '--out', o, '--expect', k('encap-n1.pcap'), '--ignore', 'kernel-variance', '--json']);
+        const r = await vtepIn(['replay', 'encap', '--config', k('n1.yaml'), '--in', f, '--out', o, '--expect', k('encap-n1.pcap'), '--ignore', 'kernel-variance', '--json']);
         expect(r.stderr).toBe('');
         expect(r.status).toBe(0);
         expect(jsonOf(r).drops).toEqual({ 'dst-local-pod': flannel.length - readCapture(k('encap-n1.pcap')).records.length });
@@ -196,15 +197,15 @@ describe('link types', () => {
     }
   }
 
-  it('a frame whose IP version disagrees with its link layer is dropped, not re-typed', () => {
+  it('a frame whose IP version disagrees with its link layer is dropped, not re-typed', async () => {
     const flannel = readCapture(k4('flannel.pcap')).records.slice(0, 10);
     const f = tmp('mistyped.pcap');
     // IPv4 packets declared as IPv6 by the link type (229)
     writeClassic(f, flannel.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: toRaw(r.data) })), { linkType: 229 });
-    const r = vtep(['replay', 'encap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('mistyped.out.pcap'), '--json']);
+    const r = await vtepIn(['replay', 'encap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('mistyped.out.pcap'), '--json']);
     expect(r.status).toBe(0);
     expect(jsonOf(r)).toMatchObject({ packetsIn: 10, packetsOut: 0, drops: { 'inner-family-mismatch': 10 } });
-    const d = vtep(['replay', 'decap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('mistyped.out.pcap'), '--json']);
+    const d = await vtepIn(['replay', 'decap', '--config', k4('n1.yaml'), '--in', f, '--out', tmp('mistyped.out.pcap'), '--json']);
     expect(jsonOf(d)).toMatchObject({ packetsIn: 10, packetsOut: 0, drops: { 'outer-ip-bad-version': 10 } });
   });
 });
