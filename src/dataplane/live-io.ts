@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import { native, requireNative } from '../io/native.ts';
+import { errnoText, native, requireNative } from '../io/native.ts';
 import { NativeRawSocket, NativeUdpSocket, NodeUdpSocket, POLL_READABLE, POLL_WRITABLE, formatIp, parseIpInto, type DatagramBatchIo } from '../io/udp.ts';
 import { VtepError } from '../util/errors.ts';
 import type { ChannelPlan } from './live-plan.ts';
@@ -16,21 +16,41 @@ export type IoMode = 'native' | 'node';
 
 const IPPROTO_IP = 0;
 const IP_HDRINCL = 3;
+const SO_NO_CHECK = 11;
+const UDP_NO_CHECK6_TX = 101;
+const UDP_NO_CHECK6_RX = 102;
 const { EBADF, EINVAL } = osConstants.errno;
 
 /** Open one channel's socket. Throws / rejects VtepError ('IO', 'PERMISSION', 'NATIVE'). */
 export async function openChannel(c: ChannelPlan, readCapacity: number, io: IoMode): Promise<DatagramBatchIo> {
   if (c.kind === 'udp') {
-    const opts = { family: c.family, address: c.address, port: c.port, readCapacity };
-    return io === 'native' ? NativeUdpSocket.open(opts) : NodeUdpSocket.open(opts);
+    const opts = { family: c.family, address: c.address, port: c.port, readCapacity, pmtuDiscovery: c.df };
+    if (io === 'node') return NodeUdpSocket.open(opts); // dgram: the kernel's defaults for TTL, TOS, checksums
+    const s = NativeUdpSocket.open(opts);
+    return withOptions(s, s.fd, c);
   }
   if (io === 'node') return NodeRawSocket.open(c, readCapacity);
   const s = NativeRawSocket.open({ family: c.family, protocol: c.protocol, readCapacity });
-  if (c.hdrincl) {
-    const r = requireNative('raw socket').setsockoptInt(s.fd, IPPROTO_IP, IP_HDRINCL, 1);
+  return withOptions(s, s.fd, c);
+}
+
+/** Socket options from the plan (native sockets); closes the socket and throws on failure. */
+function withOptions<T extends DatagramBatchIo>(s: T, fd: number, c: ChannelPlan): T {
+  const addon = requireNative('socket options');
+  const k = addon.constants;
+  const opts: [string, number, number, number][] = [];
+  if (c.hdrincl) opts.push(['IP_HDRINCL', IPPROTO_IP, IP_HDRINCL, 1]);
+  else {
+    if (c.ttl > 0) opts.push(c.family === 4 ? ['IP_TTL', k.IPPROTO_IP, k.IP_TTL, c.ttl] : ['IPV6_UNICAST_HOPS', k.IPPROTO_IPV6, k.IPV6_UNICAST_HOPS, c.ttl]);
+    if (c.tos >= 0) opts.push(c.family === 4 ? ['IP_TOS', k.IPPROTO_IP, k.IP_TOS, c.tos] : ['IPV6_TCLASS', k.IPPROTO_IPV6, k.IPV6_TCLASS, c.tos]);
+  }
+  if (c.udpZeroTx) opts.push(c.family === 4 ? ['SO_NO_CHECK', k.SOL_SOCKET, SO_NO_CHECK, 1] : ['UDP_NO_CHECK6_TX', k.IPPROTO_UDP, UDP_NO_CHECK6_TX, 1]);
+  if (c.udpZeroRx) opts.push(['UDP_NO_CHECK6_RX', k.IPPROTO_UDP, UDP_NO_CHECK6_RX, 1]);
+  for (const [name, level, opt, value] of opts) {
+    const r = addon.setsockoptInt(fd, level, opt, value);
     if (r < 0) {
       s.close();
-      throw new VtepError('IO', `raw ipv4 protocol ${c.protocol}: IP_HDRINCL failed (errno ${-r})`);
+      throw new VtepError('IO', `${c.kind} ipv${c.family} socket: setsockopt ${name} ${value} failed: ${errnoText(r)}`);
     }
   }
   return s;

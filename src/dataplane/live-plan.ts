@@ -22,6 +22,17 @@ export interface ChannelPlan {
   rx: RxFormat;
   /** Raw IPv4: send whole IPv4 packets (IP_HDRINCL) built by the engine. */
   hdrincl: boolean;
+  /**
+   * Socket options that stand for the engine's outer-header settings where the kernel writes the outer
+   * header (UDP sockets, IPv6 raw sockets): fixed TTL/hop limit (0 = leave), fixed TOS/traffic class
+   * (-1 = leave; 'inherit' cannot be done per packet by a socket), DF on IPv4 (underlay.df: set), zero UDP
+   * checksums (vxlan.udpChecksum false on IPv4, udp6ZeroChecksumTx / Rx on IPv6).
+   */
+  ttl: number;
+  tos: number;
+  df: boolean;
+  udpZeroTx: boolean;
+  udpZeroRx: boolean;
 }
 
 export interface LivePlan {
@@ -48,11 +59,19 @@ export function underlayFamily(cfg: VtepConfig): 4 | 6 {
 export function planLive(cfg: VtepConfig): LivePlan {
   const family = underlayFamily(cfg);
   const maxPacket = Math.max(cfg.tun.mtu, cfg.engine.underlayMTU);
+  const e = cfg.engine;
+  const sockOpts = {
+    ttl: e.ttl,
+    tos: e.tos === 'inherit' ? -1 : e.tos,
+    df: e.df === 'set',
+    udpZeroTx: family === 4 ? !e.udpChecksum : e.udp6ZeroChecksumTx,
+    udpZeroRx: family === 6 && e.udp6ZeroChecksumRx,
+  };
   const slotSize = liveSlotSize(maxPacket);
   const readCapacity = slotSize - SLOT_HEADROOM;
   if (cfg.backend === 'vxlan') {
     return {
-      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false }],
+      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts }],
       txChannel4: 0,
       txChannel6: 0,
       encapLayer: EncapLayer.Payload,
@@ -72,6 +91,9 @@ export function planLive(cfg: VtepConfig): LivePlan {
     protocol,
     rx: family === 4 ? RxFormat.Ip : RxFormat.Ip6Payload,
     hdrincl: family === 4,
+    ...sockOpts,
+    udpZeroTx: false,
+    udpZeroRx: false,
   });
   if (fams.v4) {
     txChannel4 = channels.length;
