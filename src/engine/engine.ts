@@ -33,7 +33,7 @@
  * the general path — built on the src/packet codecs, the reference — decides and counts the drop.
  * `fastPaths = false` turns them off (tests compare the two paths on the same packets).
  */
-import { sumBE, foldSum, pseudoSum4, pseudoSum6, udpChecksumField } from '../packet/checksum.ts';
+import { sumBE, foldSum, pseudoSum4, pseudoSum6 } from '../packet/checksum.ts';
 import {
   ETH_HDR_LEN,
   ETHERTYPE_IPV4,
@@ -67,7 +67,7 @@ import { writeIcmp4FragNeeded, writeIcmp6PacketTooBig } from '../packet/icmp.ts'
 import { Fdb, FDB_LOCAL, FDB_MISS } from '../fdb/fdb.ts';
 import { Drop, newDropCounters } from './drops.ts';
 import type { EngineOptions } from './options.ts';
-import { flowHash4, flowHash6, portFromHash } from './flowhash.ts';
+import { flowHash4, flowHash6, portFromHashScaled, portScale } from './flowhash.ts';
 
 /** What encap writes: the whole Ethernet frame (replay), the outer IP packet (raw socket with
  * IP_HDRINCL), or only what a UDP socket sends (VXLAN header onward; for IPIP: the inner packet). */
@@ -131,6 +131,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** VXLAN over IPv4, as a frame: outer Ethernet + IPv4 + UDP + VXLAN + inner Ethernet = 64 bytes. */
 const VXLAN4_FRAME_HDR = ETH_HDR_LEN + VXLAN_OVERHEAD4;
+/** peerInfo layout. */
+const PEER_INFO = 4;
+const PI_FAMILY = 0;
+const PI_UDP_SUM = 1;
+const PI_IP_SUM4 = 2;
 /** 32-bit words per peer in the VXLAN-over-IPv4 header template. */
 const TPL4_WORDS = VXLAN4_FRAME_HDR >>> 2;
 /** Word-aligned positions (from the frame start) inside the template. */
@@ -199,7 +204,7 @@ export class Engine {
   private readonly vniLo: number;
   private readonly port: number;
   private readonly srcPortMin: number;
-  private readonly srcPortMax: number;
+  private readonly srcPortScale: number;
   private readonly mtu: number;
   private readonly ttlFixed: number;
   private readonly tosInherit: boolean;
@@ -216,15 +221,20 @@ export class Engine {
   /** VXLAN decap fast path possible: the local VTEP MAC is unicast (so "equals it" implies every MAC check). */
   private readonly fastVxlanDecap: boolean;
   private ipId = 0;
-  /** Per peer: the constant part of the outer UDP checksum sum (ports, VXLAN, MACs, pseudo-header addresses, protocol). */
-  private peerUdpSum = new Int32Array(0);
-  /** Per peer (IPv4 underlay): the constant part of the outer IPv4 header sum (version/IHL, protocol, addresses). */
-  private peerIpSum4 = new Int32Array(0);
+  /**
+   * Per peer, PEER_INFO words (one cache line holds four peers; the hot path touches no Peer object):
+   * underlay family; the constant part of the outer UDP checksum sum (ports, VXLAN, MACs, pseudo-header
+   * addresses, protocol); for an IPv4 underlay, the constant part of the outer IPv4 header sum.
+   */
+  private peerInfo = new Int32Array(0);
   /** Per peer: TPL4_WORDS little-endian words of the VXLAN-over-IPv4 frame header with zero in every per-packet
    * field (empty when the engine is not VXLAN over IPv4 or the host is big-endian). */
   private tpl4 = new Int32Array(0);
 
-  // ---- views of the last buffer's ArrayBuffer (fast paths); replaced when another ArrayBuffer comes along
+  // ---- views of the last buffer's ArrayBuffer (fast paths), replaced when another ArrayBuffer comes along;
+  // keyed by the Uint8Array itself first (one compare per packet while the caller keeps its pool)
+  private viewOf: Uint8Array | null = null;
+  private viewBase = 0;
   private viewBuffer: ArrayBufferLike | null = null;
   private dv: DataView = new DataView(new ArrayBuffer(0));
   private w32: Int32Array = new Int32Array(0);
@@ -257,7 +267,7 @@ export class Engine {
     this.vniLo = (opts.vni & 0xff) << 8;
     this.port = opts.port;
     this.srcPortMin = opts.srcPortMin;
-    this.srcPortMax = opts.srcPortMax;
+    this.srcPortScale = portScale(opts.srcPortMin, opts.srcPortMax);
     this.mtu = opts.underlayMTU;
     this.ttlFixed = opts.ttl;
     this.tosInherit = opts.tos === 'inherit';
@@ -293,8 +303,7 @@ export class Engine {
   /** Swap in a new FDB (built off the hot path); lookups after this call use it. */
   setFdb(fdb: Fdb): void {
     const n = fdb.peers.length;
-    const udpSum = new Int32Array(n);
-    const ipSum4 = new Int32Array(n);
+    const info = new Int32Array(n * PEER_INFO);
     const tpl4 = new Int32Array(this.isVxlan && this.localFamily === 4 && LITTLE_ENDIAN ? n * TPL4_WORDS : 0);
     const tb = new Uint8Array(tpl4.buffer);
     const l4 = this.local4;
@@ -305,8 +314,9 @@ export class Engine {
       const addrSum = p.family === 6 ? this.localAddrSum + sumBE(p.underlayBytes, 0, 16) : localAddr4 + (u4 >>> 16) + (u4 & 0xffff);
       // everything in the outer UDP checksum but the source port, the length (twice), the inner
       // EtherType and the inner packet
-      udpSum[i] = this.port + (VXLAN_FLAG_I << 8) + this.vniHi + this.vniLo + macWordSum(p.vtepMAC) + this.localMacSum + addrSum + IPPROTO_UDP;
-      ipSum4[i] = (0x45 << 8) + IPPROTO_UDP + addrSum;
+      info[i * PEER_INFO + PI_FAMILY] = p.family;
+      info[i * PEER_INFO + PI_UDP_SUM] = this.port + (VXLAN_FLAG_I << 8) + this.vniHi + this.vniLo + macWordSum(p.vtepMAC) + this.localMacSum + addrSum + IPPROTO_UDP;
+      info[i * PEER_INFO + PI_IP_SUM4] = (0x45 << 8) + IPPROTO_UDP + addrSum;
       if (tpl4.length === 0 || p.family !== 4) continue;
       const b = i * VXLAN4_FRAME_HDR;
       tb.set(p.underlayMAC ?? this.underlayDstMAC, b);
@@ -328,8 +338,7 @@ export class Engine {
       tb.set(this.localVtepMac, b + T_INNER_ETH + 6);
       tb[b + T_INNER_ETH + 12] = ETHERTYPE_IPV4 >>> 8;
     }
-    this.peerUdpSum = udpSum;
-    this.peerIpSum4 = ipSum4;
+    this.peerInfo = info;
     this.tpl4 = tpl4;
     this.fdb = fdb;
   }
@@ -343,11 +352,20 @@ export class Engine {
     return code;
   }
 
-  /** Point the fast-path views at `ab` (once per ArrayBuffer: a pool of slots keeps the same one). */
-  private setViews(ab: ArrayBufferLike): void {
-    this.viewBuffer = ab;
-    this.dv = new DataView(ab);
-    this.w32 = new Int32Array(ab, 0, ab.byteLength >>> 2);
+  /**
+   * Point the fast-path views at buf's ArrayBuffer (allocates only for a new ArrayBuffer: a pool of slots
+   * keeps the same one); returns buf.byteOffset. Callers check `buf !== this.viewOf` first.
+   */
+  private setViews(buf: Uint8Array): number {
+    const ab = buf.buffer;
+    if (ab !== this.viewBuffer) {
+      this.viewBuffer = ab;
+      this.dv = new DataView(ab);
+      this.w32 = new Int32Array(ab, 0, ab.byteLength >>> 2);
+    }
+    this.viewOf = buf;
+    this.viewBase = buf.byteOffset;
+    return this.viewBase;
   }
 
   // ======================================================================================== encap
@@ -367,11 +385,7 @@ export class Engine {
     const end = off + len;
     const fast = this.fastPaths;
     let at = 0; // fast paths: position of `off` in buf's ArrayBuffer
-    if (fast) {
-      const ab = buf.buffer;
-      if (ab !== this.viewBuffer) this.setViews(ab);
-      at = buf.byteOffset + off;
-    }
+    if (fast) at = (buf === this.viewOf ? this.viewBase : this.setViews(buf)) + off;
 
     let innerLen = 0;
     let innerTos = 0;
@@ -453,9 +467,11 @@ export class Engine {
       return this.drop(Drop.InnerNotIp);
     }
 
-    const p = this.fdb.peers[peer]!;
-    if (p.family !== this.localFamily) return this.drop(Drop.UnderlayFamilyUnsupported);
-    const outer6 = p.family === 6;
+    const info = this.peerInfo;
+    const pi = peer * PEER_INFO;
+    const family = info[pi + PI_FAMILY]!;
+    if (family !== this.localFamily) return this.drop(Drop.UnderlayFamilyUnsupported);
+    const outer6 = family === 6;
     const ipHdr = outer6 ? IPV6_HDR_LEN : IPV4_HDR_LEN;
     const tunnelHdr = this.isVxlan ? UDP_HDR_LEN + VXLAN_HDR_LEN + ETH_HDR_LEN : 0;
     if (ipHdr + tunnelHdr + innerLen > this.mtu) {
@@ -473,17 +489,21 @@ export class Engine {
     if (this.isVxlan) {
       const etherType = version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
       const udpLen = UDP_HDR_LEN + VXLAN_HDR_LEN + ETH_HDR_LEN + innerLen;
-      const sport = portFromHash(hash, this.srcPortMin, this.srcPortMax);
+      const sport = portFromHashScaled(hash, this.srcPortMin, this.srcPortScale);
       let csum = 0;
       if (layer !== EncapLayer.Payload && (outer6 ? this.udpCsum6 : this.udpCsum4)) {
         // UDP header (checksum field as zero) + VXLAN + inner Ethernet + pseudo-header: the peer's
         // constant part plus the per-packet fields; the inner IP header and L4 bytes: l4Sum
         const l4Sum = version === 4 ? this.l4Sum4(buf, l4Off, l4Len, proto, src, dst, frag) : this.l4Sum6(buf, off, l4Off, l4Len, proto, frag);
-        csum = udpChecksumField(this.peerUdpSum[peer]! + sport + 2 * udpLen + etherType + l4Sum);
+        // the sum stays far below 2^32 (l4Sum is a folded or a short sum): two carries fold it; a computed
+        // 0 is sent as 0xffff (RFC 768)
+        csum = ~fold32(info[pi + PI_UDP_SUM]! + sport + 2 * udpLen + etherType + l4Sum) & 0xffff;
+        if (csum === 0) csum = 0xffff;
       }
       if (fast && !outer6 && (at & 3) === 0 && this.tpl4.length !== 0) {
         return this.writeVxlan4(buf, off, at, innerEnd, layer, peer, version, tos, ttl, df, sport, udpLen, csum);
       }
+      const p = this.fdb.peers[peer]!;
       // inner Ethernet: dst = peer VTEP MAC, src = our VTEP MAC
       let start = off - ETH_HDR_LEN;
       copyMac(buf, start, p.vtepMAC);
@@ -517,6 +537,7 @@ export class Engine {
       return this.done(start, innerEnd);
     }
     if (layer === EncapLayer.Payload) return this.done(off, innerEnd);
+    const p = this.fdb.peers[peer]!;
     const ipProto = version === 4 ? IPPROTO_IPIP : IPPROTO_IPV6;
     let start = this.writeOuterIp(buf, off, innerEnd, outer6, tos, ttl, df, ipProto, p);
     if (layer === EncapLayer.Ethernet) start = this.writeOuterEthernet(buf, start, outer6, p.underlayMAC);
@@ -566,7 +587,7 @@ export class Engine {
     const id = this.ipId;
     this.ipId = (id + 1) & 0xffff;
     const totalLen = IPV4_HDR_LEN + udpLen;
-    const ipCsum = ~fold32(this.peerIpSum4[peer]! + tos + totalLen + id + df + (ttl << 8)) & 0xffff;
+    const ipCsum = ~fold32(this.peerInfo[peer * PEER_INFO + PI_IP_SUM4]! + tos + totalLen + id + df + (ttl << 8)) & 0xffff;
     W[a + 4] = sw16(totalLen) | (sw16(id) << 16);
     W[a + 5] = T[t + 5]! | (df >>> 8) | (ttl << 16);
     W[a + 6] = T[t + 6]! | sw16(ipCsum);
@@ -793,9 +814,8 @@ export class Engine {
   decapVxlanPayload(buf: Uint8Array, off: number, len: number, family: 4 | 6, srcAddr: Uint8Array, srcOff: number): number {
     const sender = family === 4 ? this.fdb.peerByUnderlay4(readU32(srcAddr, srcOff)) : this.fdb.peerByUnderlay6(srcAddr, srcOff);
     if (sender >= 0 && this.fastPaths && this.fastVxlanDecap) {
-      const ab = buf.buffer;
-      if (ab !== this.viewBuffer) this.setViews(ab);
-      if (this.vxlanInner4Fast(off, off + len, buf.byteOffset + off, sender, 0) === 0) return 0;
+      const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
+      if (this.vxlanInner4Fast(off, off + len, base + off, sender, 0) === 0) return 0;
     }
     return this.decapVxlanAt(buf, off, off + len, sender, 0);
   }
@@ -807,10 +827,9 @@ export class Engine {
    */
   private decapVxlan4Fast(buf: Uint8Array, off: number, len: number): number {
     if (len < IPV4_HDR_LEN + UDP_HDR_LEN) return -1;
-    const ab = buf.buffer;
-    if (ab !== this.viewBuffer) this.setViews(ab);
+    const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
     const dv = this.dv;
-    const at = buf.byteOffset + off;
+    const at = base + off;
     const w0 = dv.getInt32(at); // version/IHL, TOS, total length
     const totalLen = w0 & 0xffff;
     if (w0 >>> 24 !== 0x45 || totalLen < IPV4_HDR_LEN + UDP_HDR_LEN || totalLen > len) return -1;
@@ -832,7 +851,7 @@ export class Engine {
       if (foldSum(pseudo + sumBE(buf, l4Off, udpLen)) !== 0xffff) return -1;
     }
     const x = l4Off + UDP_HDR_LEN;
-    return this.vxlanInner4Fast(x, l4Off + udpLen, buf.byteOffset + x, sender, (w0 >>> 16) & ECN_MASK);
+    return this.vxlanInner4Fast(x, l4Off + udpLen, base + x, sender, (w0 >>> 16) & ECN_MASK);
   }
 
   /**

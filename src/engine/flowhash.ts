@@ -55,3 +55,17 @@ export function flowHash6(buf: Uint8Array, srcOff: number, dstOff: number, proto
 export function portFromHash(hash: number, min: number, max: number): number {
   return min + Math.floor(((hash >>> 0) * (max - min + 1)) / 4294967296);
 }
+
+/** The range factor of portFromHashScaled: (max - min + 1) / 2^32, exact (a power-of-two scaling). */
+export function portScale(min: number, max: number): number {
+  return (max - min + 1) / 4294967296;
+}
+
+/**
+ * portFromHash with the range's factor computed once (hot path: no division). The same value: hash · range
+ * is an integer below 2^48, so hash · (range / 2^32) is exactly (hash · range) / 2^32, and truncating that
+ * non-negative number below 2^16 is its floor.
+ */
+export function portFromHashScaled(hash: number, min: number, scale: number): number {
+  return min + (((hash >>> 0) * scale) | 0);
+}
