@@ -209,3 +209,28 @@ describe('link types', () => {
     expect(jsonOf(d)).toMatchObject({ packetsIn: 10, packetsOut: 0, drops: { 'outer-ip-bad-version': 10 } });
   });
 });
+
+describe('outer Ethernet addresses', () => {
+  it('from the config (node underlayMAC → source, peer underlayMAC → destination), else zero', async () => {
+    const flannel = readCapture(k4('flannel.pcap')).records.slice(0, 20);
+    const f = tmp('twenty.pcap');
+    writeClassic(f, flannel.map((r) => ({ tsSec: r.tsSec, tsNsec: r.tsNsec, data: r.data })));
+    const noMacs = tmp('n1-no-macs.yaml');
+    fs.writeFileSync(noMacs, fs.readFileSync(k4('n1.yaml'), 'utf8').replace(/^\s*underlayMAC:.*\n/gm, ''));
+    for (const [cfg, src, dst] of [
+      [k4('n1.yaml'), '0200 00aa 0001', '0200 00aa 0002'],
+      [noMacs, '0000 0000 0000', '0000 0000 0000'],
+    ] as const) {
+      const o = tmp(`macs-${path.basename(cfg)}.pcap`);
+      const r = await vtepIn(['replay', 'encap', '--config', cfg, '--in', f, '--out', o]);
+      expect(r.status).toBe(0);
+      const out = readCapture(o).records;
+      expect(out.length).toBeGreaterThan(5);
+      for (const x of out) {
+        expect(x.data.subarray(0, 6).toString('hex')).toBe(dst.replace(/ /g, ''));
+        expect(x.data.subarray(6, 12).toString('hex')).toBe(src.replace(/ /g, ''));
+        expect(x.data.readUInt16BE(12)).toBe(0x0800);
+      }
+    }
+  });
+});
