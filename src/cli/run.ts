@@ -100,15 +100,23 @@ class Undo {
 }
 
 /**
- * The kernel's own IPv6 chatter on the TUN (router solicitations from a link-local address, MLD reports)
- * has no peer to go to and would only count as fdb-miss: no link-local address, no RA/RS, no multicast.
- * Best effort (a kernel without IPv6 has no such files).
+ * Per-device sysctls for the TUN. The kernel's own IPv6 chatter (router solicitations from a link-local
+ * address, MLD reports) has no peer to go to and would only count as fdb-miss: no link-local address,
+ * no RA/RS (and multicast off, set with the address). IPv4 accept_local: see below. Best effort (a
+ * kernel without IPv6 has no such files).
  */
-function quietIpv6(dev: string, log: Logger): void {
-  const dir = `/proc/sys/net/ipv6/conf/${dev}`;
-  for (const [key, value] of [['addr_gen_mode', '1'], ['accept_ra', '0'], ['router_solicitations', '0']] as const) {
+function tunSysctls(dev: string, log: Logger): void {
+  const sysctls = [
+    ['ipv6', 'addr_gen_mode', '1'],
+    ['ipv6', 'accept_ra', '0'],
+    ['ipv6', 'router_solicitations', '0'],
+    // ICMP too-big replies that vtep writes into the TUN come from the TUN's own address: without
+    // accept_local the kernel drops them as martians (a local source arriving from outside)
+    ['ipv4', 'accept_local', '1'],
+  ] as const;
+  for (const [fam, key, value] of sysctls) {
     try {
-      writeFileSync(`${dir}/${key}`, value);
+      writeFileSync(`/proc/sys/net/${fam}/conf/${dev}/${key}`, value);
     } catch (e) {
       log.debug({ key, err: (e as Error).message }, 'ipv6 sysctl not set');
     }
@@ -195,7 +203,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
     const dev = tun;
     undo.push(`delete ${tunName}`, () => dev.close());
     const addrCmds = [own.v4, own.v6].filter((a): a is string => a !== null).map((a) => addrAdd(a, tunName));
-    quietIpv6(tunName, log);
+    tunSysctls(tunName, log);
     ipSync([...addrCmds, ['link', 'set', 'dev', tunName, 'multicast', 'off']]);
     tun.setUp(true);
     routes = peerRoutes(cfg.peers);

@@ -10,7 +10,8 @@
  *   underlay socket(s) (VXLAN: UDP bound to node.underlayIP:vxlan.port; IPIP: raw IP sockets, protocol 4
  *   for inner IPv4 and 41 for inner IPv6 pod CIDRs) → metrics listener (if --metrics) → TUN `tun.name`
  *   (IFF_TUN|IFF_NO_PI, exclusive) with `tun.mtu`, `tun.txqueuelen`; IPv6 made quiet (addr_gen_mode 1, no
- *   RA/RS, multicast off: no link-local chatter counted as fdb-miss); address = network address of the
+ *   RA/RS, multicast off: no link-local chatter counted as fdb-miss); IPv4 accept_local 1 (the ICMP
+ *   too-big replies vtep writes come from the TUN's own address); address = network address of the
  *   node's first pod CIDR of each family (10.244.N.0/32; fd00:…::/128 nodad); link up → one route per
  *   peer pod CIDR, v4 and v6 (`ip route replace CIDR dev TUN src OWN`) → config watch → log "ready".
  *   Measured: ~0.1 s from process start to "ready" plus Node start (~1–2 s for the whole process on
