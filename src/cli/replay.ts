@@ -359,9 +359,11 @@ Linux SLL / SLL2. Output: classic pcap (ns timestamps kept). Every packet not wr
 under a named drop reason (see \`vtep drops\`).
 
 Examples:
-  vtep replay decap --config fixtures/kernel-v4/n1.yaml --in fixtures/kernel-v4/underlay.pcap --out pods.pcap
-  vtep replay encap --config n1.yaml --in pods.pcap --out underlay.pcap --json
-  vtep replay encap --config n1.yaml --in pods.pcap --out u.pcap --expect kernel.pcap --ignore kernel-variance
+  vtep replay decap --config fixtures/kernel-v4/n1.yaml --in fixtures/kernel-v4/underlay.pcap --out pods.pcap \
+      --expect fixtures/kernel-v4/decap-n1.pcap
+  vtep replay encap --config fixtures/kernel-v4/n1.yaml --in fixtures/kernel-v4/flannel.pcap --out underlay.pcap \
+      --expect fixtures/kernel-v4/encap-n1.pcap --ignore kernel-variance --json
+  vtep replay encap --config fixtures/kernel-v4/n1.yaml --in fixtures/kernel-v4/pod.pcap --out u.pcap --icmp-out icmp.pcap
 
 Exit status: 0 processed (drops are not failures), 1 unreadable, corrupt or cut-short capture
 (everything before the bad record is processed and written), 2 bad usage or config, 3 output differs
