@@ -91,7 +91,10 @@ export class ExpectSink implements OutputSink {
     if (this.mismatch !== null) return;
     this.index++;
     if (!this.expected.next(this.rec)) {
-      this.mismatch = `output packet ${this.index} (input record ${this.input.recordIndex}) is one more than the expected capture holds (${this.index - 1} packets)`;
+      const t = this.expected.truncatedTail;
+      this.mismatch =
+        `output packet ${this.index} (input record ${this.input.recordIndex}) is one more than the expected capture holds (${this.index - 1} packets)` +
+        (t !== null ? `; the expected capture is cut short: record ${t.recordIndex + 1} at byte ${t.byteOffset} is incomplete` : '');
       return;
     }
     const rec = this.rec;

@@ -226,6 +226,11 @@ describe('output channels', () => {
     const b = vtep(['replay', 'decap', '--config', N1, '--in', UNDERLAY, '--expect', more]);
     expect(b.status).toBe(3);
     expect(b.stderr).toContain('the expected capture has more packets than the output (90): expected packet 91 was never produced');
+    const cut = tmp('expect-cut.pcap');
+    fs.writeFileSync(cut, fs.readFileSync(k4('decap-n1.pcap')).subarray(0, 24 + decapN1.slice(0, 10).reduce((a, r) => a + 16 + r.data.length, 0) + 20));
+    const c = vtep(['replay', 'decap', '--config', N1, '--in', UNDERLAY, '--expect', cut]);
+    expect(c.status).toBe(3);
+    expect(c.stderr).toMatch(/output packet 11 \(input record \d+\) is one more than the expected capture holds \(10 packets\); the expected capture is cut short: record 11 at byte \d+ is incomplete/);
   });
 
   it('a payload difference is shown with its byte offset', () => {
