@@ -14,17 +14,24 @@
  * and payload boundary in the protocols here).
  */
 
+let lastView: Uint8Array | null = null;
+let lastBase = 0;
 let lastArrayBuffer: ArrayBufferLike | null = null;
 let lastWords: Uint32Array = new Uint32Array(0);
 
-/** A Uint32Array over `buf`'s whole ArrayBuffer, cached: no allocation while the same pool is used. */
-function wordsOf(buf: Uint8Array): Uint32Array {
+/**
+ * Point lastWords at a Uint32Array over `buf`'s whole ArrayBuffer and lastBase at buf.byteOffset. Cached by
+ * the view first (one compare per call while a caller keeps its pool: the `buffer` / `byteOffset` getters
+ * are builtin calls), then by ArrayBuffer: no allocation while the same pool is used.
+ */
+function setWordsOf(buf: Uint8Array): void {
   const ab = buf.buffer;
   if (ab !== lastArrayBuffer) {
     lastArrayBuffer = ab;
     lastWords = new Uint32Array(ab, 0, ab.byteLength >>> 2);
   }
-  return lastWords;
+  lastView = buf;
+  lastBase = buf.byteOffset;
 }
 
 const SMALL = 32;
@@ -46,23 +53,31 @@ export function sumBE(buf: Uint8Array, off: number, len: number): number {
     if (p < end) acc += buf[p]! << 8;
     return acc;
   }
+  if (buf !== lastView) setWordsOf(buf);
+  const base = lastBase;
+  const words = lastWords;
   let accBE = 0;
   let p = off;
-  const base = buf.byteOffset;
   // head: bytes until the absolute address is 4-aligned
   while (((base + p) & 3) !== 0) {
     accBE += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
     p++;
   }
-  const words = wordsOf(buf);
   const w0 = (base + p) >>> 2;
   const nWords = (end - p) >>> 2;
   const w1 = w0 + nWords;
+  // plain doubles, exact up to 2^53 (far beyond any packet); 16 words a round into two accumulators (two
+  // independent add chains: measured 1.16x over one chain of 4 at 1,400 bytes; 4 chains or 32 words: less)
   let accLE = 0;
+  let acc2 = 0;
   let i = w0;
-  // unrolled by 4: plain doubles, exact up to 2^53 (far beyond any packet)
+  for (; i + 15 < w1; i += 16) {
+    accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]! + words[i + 4]! + words[i + 5]! + words[i + 6]! + words[i + 7]!;
+    acc2 += words[i + 8]! + words[i + 9]! + words[i + 10]! + words[i + 11]! + words[i + 12]! + words[i + 13]! + words[i + 14]! + words[i + 15]!;
+  }
   for (; i + 3 < w1; i += 4) accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
   for (; i < w1; i++) accLE += words[i]!;
+  accLE += acc2;
   const bodyStartOdd = ((p - off) & 1) === 1;
   p += nWords << 2;
   // tail

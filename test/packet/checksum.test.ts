@@ -63,6 +63,36 @@ describe('sumBE / foldSum / checksumOf', () => {
     );
   });
 
+  it('matches the reference at packet sizes (the unrolled word loop and every remainder of it)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 2100 }), fc.integer({ min: 0, max: 7 }), smallOff, (bytes, base, off) => {
+        const buf = layout(bytes, base, off);
+        expect(foldSum(sumBE(buf, off, bytes.length))).toBe(refSum(bytes));
+      }),
+      { numRuns: 1000 },
+    );
+    // every length 0..200 and around the 16-word rounds, at each alignment
+    const bytes = new Uint8Array(300).map((_, i) => (i * 167 + 13) & 0xff);
+    for (let len = 0; len <= 300; len++) {
+      for (let base = 0; base < 4; base++) {
+        const buf = layout(bytes.subarray(0, len), base, 1);
+        expect(foldSum(sumBE(buf, 1, len)), `len ${len} base ${base}`).toBe(refSum(bytes.subarray(0, len)));
+      }
+    }
+  });
+
+  it('a view over the same ArrayBuffer at another offset, and the same view again, are summed right (view cache)', () => {
+    const ab = new ArrayBuffer(256);
+    const all = new Uint8Array(ab);
+    for (let i = 0; i < all.length; i++) all[i] = (i * 29 + 1) & 0xff;
+    const v1 = new Uint8Array(ab, 1, 200);
+    const v2 = new Uint8Array(ab, 6, 200);
+    for (let i = 0; i < 3; i++) {
+      expect(foldSum(sumBE(v1, 2, 150))).toBe(refSum(all.subarray(3, 153)));
+      expect(foldSum(sumBE(v2, 2, 150))).toBe(refSum(all.subarray(8, 158)));
+    }
+  });
+
   it('agrees with the reference when the data sums to one\'s-complement zero (all-0xff, constructed)', () => {
     // The word-at-a-time path reduces modulo 0xffff; a non-zero sum must still fold to 0xffff (-0), never +0.
     for (const len of [20, 32, 33, 64, 65, 1500]) {
