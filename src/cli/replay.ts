@@ -4,6 +4,8 @@
  *
  *   1. check the flags (exit 2 naming the flag), load the config (exit 2, one line per problem)
  *   2. open the input (exit 1 if unreadable: names --in and the file), the expected capture, then the outputs
+ *      (classic pcap; nanosecond magic when the input's timestamps are finer than µs — for pcapng, as the
+ *      interfaces described before the first packet say; a finer interface described later is truncated to µs)
  *   3. replayCapture: the engine over every record; output packets to the writer and/or the comparator
  *   4. summary: a table on stderr, or with --json exactly one JSON object on stdout; then the verdict:
  *      1 the input was corrupt or cut short (everything before was processed and written),
