@@ -10,7 +10,7 @@
  * 5. the node itself (source address: its VTEP address) reaches the remote pod: echo and a 1 MB transfer
  */
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { beforeEach, expect, it, onTestFailed } from 'vitest';
 import {
   bulkData,
   bulkPrefix,
@@ -33,6 +33,35 @@ export const BULK_TIMEOUT_S = 60;
 /** vtep logs of the running nodes, for assertion messages. */
 export function diag(t: Topology): string {
   return [...t.vteps.values()].map((v) => v.proc.tail(15)).join('\n');
+}
+
+/** Everything known about the running vteps: status, non-zero drops and peer counters, log tails. */
+export function diagFull(t: Topology): string {
+  const out: string[] = [];
+  for (const v of t.vteps.values()) {
+    out.push(`=== vtep n${v.index}: ${v.proc.status ? `exited (${JSON.stringify(v.proc.status)})` : 'running'}`);
+    if (!v.proc.status && v.metricsPort !== null) {
+      try {
+        const lines = v.metricsText().split('\n')
+          .filter((l) => /^vtep_(drops_total|peer_|io_errors|icmp)/.test(l) && !/ 0$/.test(l));
+        out.push(...lines);
+      } catch (e) {
+        out.push(`metrics: ${(e as Error).message}`);
+      }
+    }
+    out.push(v.proc.tail(20));
+  }
+  return out.join('\n');
+}
+
+/** In the calling describe: when a test fails, print diagFull (metrics are scraped only then). */
+export function dumpOnFailure(topo: () => Topology | undefined): void {
+  beforeEach(() => {
+    onTestFailed(() => {
+      const t = topo();
+      if (t) console.log(`--- diagnostics for ${t.prefix}\n${diagFull(t)}`);
+    });
+  });
 }
 
 export interface CheckOptions {

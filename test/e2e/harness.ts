@@ -25,7 +25,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -465,7 +465,24 @@ export async function startCapture(ns: string, dev: string, file: string, filter
   return p;
 }
 
-export async function stopCapture(p: Proc): Promise<string> {
+/**
+ * Stop a capture: first wait until its file has stopped growing for 300 ms (at most 5 s) — tcpdump -U
+ * writes each packet as it reads it, and on a loaded machine it may still be behind — then SIGINT.
+ */
+export async function stopCapture(p: Proc, file?: string): Promise<string> {
+  const path = file ?? p.argv[p.argv.indexOf('-w') + 1]!;
+  const size = (): number => (existsSync(path) ? statSync(path).size : 0);
+  let last = size();
+  let stableSince = Date.now();
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && Date.now() - stableSince < 300) {
+    await sleep(50);
+    const now = size();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+    }
+  }
   p.killNow('SIGINT');
   const r = await p.waitExit(5000);
   if (!r) {

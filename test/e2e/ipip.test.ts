@@ -3,7 +3,7 @@
 // pods (protocol 41, MTU 1460). The checks of checks.ts, and tshark reads node1's underlay capture as
 // valid IPIP / IPv6-in-IPv6 (outer and inner addresses, checksums, no expert warnings).
 import { afterAll, beforeAll, describe } from 'vitest';
-import { connectivityCases, underlayCaptureCase } from './checks.ts';
+import { connectivityCases, dumpOnFailure, underlayCaptureCase } from './checks.ts';
 import { canRunE2e, Topology } from './harness.ts';
 
 describe.skipIf(!canRunE2e)('IPIP/IPv4: vtep ↔ vtep', () => {
@@ -13,6 +13,7 @@ describe.skipIf(!canRunE2e)('IPIP/IPv4: vtep ↔ vtep', () => {
     await Promise.all([t.startVtep(1), t.startVtep(2)]);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
   connectivityCases(() => t, 1, 2, { tcpPort: 7200 });
   underlayCaptureCase(() => t);
 });
@@ -24,6 +25,19 @@ describe.skipIf(!canRunE2e)('IPIP/IPv6 (IPv6-in-IPv6, protocol 41): vtep ↔ vte
     await Promise.all([t.startVtep(1), t.startVtep(2)]);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
   connectivityCases(() => t, 1, 2, { tcpPort: 7200 });
   underlayCaptureCase(() => t);
+});
+
+// `--io node` (the raw-socket package instead of the addon) on node1.
+describe.skipIf(!canRunE2e)('IPIP/IPv4: vtep --io node ↔ vtep --io native', () => {
+  let t: Topology;
+  beforeAll(async () => {
+    t = new Topology('j4', { family: 4, backend: 'ipip' }).up();
+    await Promise.all([t.startVtep(1, { io: 'node' }), t.startVtep(2, { io: 'native' })]);
+  });
+  afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
+  connectivityCases(() => t, 1, 2, { tcpPort: 7500 });
 });

@@ -29,7 +29,7 @@
 // and outer ECN CE (IP_TOS on node2's socket: UDP keeps ECN bits) over a Not-ECT inner packet →
 // outer-ce-inner-not-ect (RFC 6040 §4.2; the kernel's VXLAN drops these too), in its own case.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diag } from './checks.ts';
+import { diag, dumpOnFailure } from './checks.ts';
 import {
   canRunE2e,
   ip,
@@ -238,6 +238,7 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
     [n1] = await Promise.all([t.startVtep(1), t.startVtep(2)]);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
 
   it('each malformed frame is dropped under its reason; the control frame and a concurrent ping get through', async () => {
     const all = cases();
@@ -290,6 +291,7 @@ describe.skipIf(!canRunE2e)('reference: the same frames at the kernel\'s VXLAN (
     t.kernelVxlan(2);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
 
   it('the control frame is delivered, the malformed ones are not', async () => {
     // the kernel checks less than vtep (it has no anti-spoofing of VTEP sources or inner addresses), so

@@ -13,7 +13,7 @@
 //    must answer with frag-needed / packet-too-big (engine.icmpView; vtep_icmp_sent_total,
 //    vtep_drops_total{reason="mtu-exceeded"}); the TCP transfer again completes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diag } from './checks.ts';
+import { diag, dumpOnFailure } from './checks.ts';
 import { bulkPrefix, canRunE2e, ip, nsExec, ping, tcpTransfer, Topology, type Family, type VtepNode } from './harness.ts';
 
 const TCP_BYTES = 10 * 1024 * 1024;
@@ -41,6 +41,7 @@ for (const family of [4, 6] as Family[]) {
       t.setPodMtu(2, 1500);
     });
     afterAll(async () => t?.down());
+    dumpOnFailure(() => t);
 
     /** pod1's cached path MTU towards pod2 (undefined when none is cached). */
     function cachedMtu(): number | undefined {
@@ -72,14 +73,9 @@ for (const family of [4, 6] as Family[]) {
       expect(cachedMtu()).toBe(t.tunnelMtu);
     }, 60_000);
 
-    // FAILS for IPv4 against vtep run as of 9c16424: vtep does build a correct frag-needed (type 3 code 4,
-    // MTU 1450, quoting the packet; vtep_icmp_sent_total and drops{mtu-exceeded} count it) and writes it
-    // into vtep0 — but with source address 10.244.1.0, vtep0's own address. A packet arriving on an
-    // interface with a local source address is a martian to the kernel (fib_validate_source; dmesg:
-    // "IPv4: martian source 10.244.1.2 from 10.244.1.0, on dev vtep0"), so node1 drops it and pod1 never
-    // hears of the smaller MTU: PMTU discovery through vtep's own ICMP is dead for IPv4 pods. (IPv6 has no
-    // such check; the ICMPv6 packet-too-big from fd00:10:244:1:: arrives.) A source that is not local to
-    // node1, e.g. the peer's VTEP address (10.244.2.0, the tunnel's next hop), would be accepted.
+    // Regression (IPv4 failed before 522dd52): vtep's frag-needed is written into vtep0 with source
+    // 10.244.1.0, vtep0's own address; without accept_local on vtep0 node1's kernel drops it as a martian
+    // (dmesg: "IPv4: martian source 10.244.1.2 from 10.244.1.0, on dev vtep0") and pod1 never learns the MTU.
     it('with vtep0 raised to 1500 behind its back, vtep itself answers too-big packets with ICMP, and TCP still works', async () => {
       ip('-n', t.nodeNs(1), 'link', 'set', 'vtep0', 'mtu', '1500');
       try {

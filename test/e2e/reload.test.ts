@@ -12,7 +12,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diag } from './checks.ts';
+import { diag, dumpOnFailure } from './checks.ts';
 import {
   canRunE2e,
   ipJson,
@@ -48,6 +48,7 @@ describe.skipIf(!canRunE2e)('config changes while running (3 nodes, VXLAN/IPv4)'
     stream?.killNow('SIGKILL');
     await t?.down();
   });
+  dumpOnFailure(() => t);
 
   const routeTo3 = (): boolean => ipJson(t.nodeNs(1), '-4', 'route', 'show').some((r: any) => r.dst === t.podCIDR(3));
   /** One echo pod a → pod b; true if it came back. */

@@ -5,6 +5,7 @@
 //    families), no socket (UDP, raw, TCP — the metrics listener) and no process left in it
 // 3. the same for SIGINT on node2 (src/dataplane/live.ts: SIGINT and SIGTERM behave alike)
 import { execFileSync } from 'node:child_process';
+import { dumpOnFailure } from './checks.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canRunE2e, fmtStatus, ipJson, nsExec, pollUntil, Topology, startPing, type Backend, type Family, type Proc } from './harness.ts';
 
@@ -53,6 +54,7 @@ for (const v of variants) {
       echo?.killNow('SIGKILL');
       await t?.down();
     });
+    dumpOnFailure(() => t);
 
     for (const [node, sig] of [[1, 'SIGTERM'], [2, 'SIGINT']] as const) {
       it(`${sig} on node${node}: exit 0, and the namespace is as before vtep started`, async () => {

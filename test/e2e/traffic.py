@@ -183,11 +183,12 @@ def tcp_sink(bind, port, timeout):
 
 def tcp_source(dst, port, path, timeout, src=None):
     s = socket.socket(fam_of(dst), socket.SOCK_STREAM)
-    s.settimeout(timeout)
+    s.settimeout(min(timeout, 10.0))  # a dead tunnel fails the connect quickly
     if src:
         s.bind((src, 0))
     t0 = time.monotonic()
     s.connect((dst, port))
+    s.settimeout(timeout)
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         while True:

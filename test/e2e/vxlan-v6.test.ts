@@ -4,7 +4,7 @@
 // 2. vtep ↔ vtep: the checks of checks.ts
 // 3. vtep ↔ kernel VXLAN, both directions
 import { afterAll, beforeAll, describe } from 'vitest';
-import { connectivityCases, underlayCaptureCase } from './checks.ts';
+import { connectivityCases, dumpOnFailure, underlayCaptureCase } from './checks.ts';
 import { canRunE2e, Topology } from './harness.ts';
 
 describe.skipIf(!canRunE2e)('VXLAN/IPv6: kernel ↔ kernel (flannel-style reference)', () => {
@@ -15,6 +15,7 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv6: kernel ↔ kernel (flannel-style refere
     t.kernelVxlan(2);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
   connectivityCases(() => t, 1, 2, { tcpPort: 7100 });
   underlayCaptureCase(() => t);
 });
@@ -26,6 +27,7 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv6: vtep ↔ vtep', () => {
     await Promise.all([t.startVtep(1), t.startVtep(2)]);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
   connectivityCases(() => t, 1, 2, { tcpPort: 7200 });
   underlayCaptureCase(() => t);
 });
@@ -38,6 +40,7 @@ describe.skipIf(!canRunE2e)('VXLAN/IPv6: vtep ↔ kernel VXLAN (flannel-style)',
     await t.startVtep(1);
   });
   afterAll(async () => t?.down());
+  dumpOnFailure(() => t);
   connectivityCases(() => t, 1, 2, { tcpPort: 7300 });
   connectivityCases(() => t, 2, 1, { tcpPort: 7400 });
   underlayCaptureCase(() => t);
