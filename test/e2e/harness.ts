@@ -25,7 +25,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,26 +114,34 @@ if (canRunE2e && !(globalThis as Record<symbol, unknown>)[HOOKED]) {
   }
 }
 
-/** Remove namespaces of earlier runs of this harness whose process is gone (a run killed by SIGKILL). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove what earlier runs of this harness left when they were killed hard (SIGKILL: no handler runs):
+ * namespaces `vte2e<pid>…` whose pid is gone, with the processes still inside them (vtep, helpers — only
+ * this harness starts processes there), and their scratch directories in the temp dir.
+ */
 export function reapStaleNamespaces(): void {
   let list = '';
   try {
     list = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
   } catch {
-    return;
+    list = '';
   }
   for (const line of list.split('\n')) {
     const m = /^(vte2e(\d+)\S*)/.exec(line);
-    if (!m) continue;
-    const pid = Number(m[2]);
-    if (pid === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) deleteNamespaceSync(m[1]!);
+    if (m && Number(m[2]) !== process.pid && !pidAlive(Number(m[2]))) deleteNamespaceSync(m[1]!);
+  }
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^vte2e(\d+)/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
   }
 }
 
