@@ -7,8 +7,9 @@
  *      the kernel capture (fixtures/kernel-v4/flannel.pcap, frames node1 sent; real sizes: ICMP, UDP 1..1400,
  *      TCP segments; mean ≈ 810 bytes) or, with `--workload small`, 1 M 128-byte UDP frames; ns timestamps
  *   2. one untimed `vtep replay encap` run makes `underlay.pcap` (decap's input) and checks the counts
- *   3. for each of encap / decap: warm-up, then RUNS rounds of [tcpdump, vtep] alternately (the output file
- *      removed before every run, for both), wall time per process (+ user/sys/max RSS with /usr/bin/time)
+ *   3. for each of encap / decap: warm-up, then RUNS rounds of [tcpdump, vtep] alternately (before every run,
+ *      for both: the output file removed and `sync`), wall time per process (+ user/sys/max RSS with
+ *      /usr/bin/time)
  *   4. the decap output is compared record by record with pods.pcap (it must be the same frames)
  *   5. table + bench/results/replay.json: per command min / median; ratio = median vtep / median tcpdump
  *      (and the median of the per-round ratios); packets/s = packets / median wall time
@@ -74,6 +75,7 @@ const median = (xs: number[]) => {
 /** Run one command as a whole process; wall time, and user/sys/RSS when /usr/bin/time is there. */
 function timeOnce(cmd: string[], outFile: string): Sample {
   fs.rmSync(outFile, { force: true }); // both tools create a fresh file (truncating one costs a writeback)
+  spawnSync('sync'); // no earlier run's dirty pages being written back during this one
   const argv = TIME_BIN ? [TIME_BIN, '-f', 'VTEPBENCH %U %S %M', ...cmd] : cmd;
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 16 << 20 });
