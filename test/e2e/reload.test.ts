@@ -9,7 +9,7 @@
 //    as unknown-vtep-source
 // 5. an invalid config is rejected: vtep keeps running with the old one
 // 6. the stream ends intact (sha256 at both ends equal, no reset) — the unrelated transfer survived
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diag, dumpOnFailure } from './checks.ts';
@@ -92,7 +92,6 @@ describe.skipIf(!canRunE2e)('config changes while running (3 nodes, VXLAN/IPv4)'
 
   it('an invalid config is rejected and the running config stays', async () => {
     writeFileSync(t.configPath(1) + '.tmp', 'backend: vxlan\nvxlan: { vni: "not a number", port: 4789 }\nnode: {}\n');
-    const { renameSync } = await import('node:fs');
     renameSync(t.configPath(1) + '.tmp', t.configPath(1));
     await n1.proc.waitOutput((o) => /"msg":"config rejected/.test(o), 5000, 'a "config rejected" log line');
     expect(n1.proc.status).toBeNull();
