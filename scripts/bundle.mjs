@@ -2,7 +2,6 @@
 // its inputs changed. Why not tsx at run time: tsx compiles module by module with keepNames, and the hot
 // path measured 2–4× slower that way than as a bundle (same code, same machine, same run).
 // Dependencies in node_modules stay external; the native addon is found relative to build/.
-import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +28,7 @@ export async function bundle(entry) {
   if (fresh(out, meta)) return out;
   mkdirSync(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp.mjs`;
+  const { build } = await import('esbuild'); // only when stale: loading esbuild costs ~30 ms
   const result = await build({
     entryPoints: [join(root, entry)],
     bundle: true,
