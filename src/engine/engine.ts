@@ -126,6 +126,11 @@ function sum5(w0: number, w1: number, w2: number, w3: number, w4: number): numbe
   );
 }
 
+/** Protocols decodeIpv6 walks as extension headers (hop-by-hop, routing, fragment, destination options, AH). */
+function isIpv6ExtHeader(next: number): boolean {
+  return next === 0 || next === 43 || next === 44 || next === 60 || next === 51;
+}
+
 /** The template stores assume a little-endian host (every platform Node runs on); elsewhere they are off. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -165,6 +170,8 @@ export class Engine {
   icmpBuilt = 0;
   /** Take the fast paths where they apply (see the file comment). Defaults to true; tests compare with false. */
   fastPaths = true;
+  /** Packets handled by a fast path from start to end (a part of encapOk + decapOk): for tests and profiling. */
+  fastPathHits = 0;
 
   // ---- results of the last call (valid until the next call)
   /** Encap: start and length of the output in the caller's buffer. */
@@ -218,8 +225,10 @@ export class Engine {
   private readonly udp6ZeroRx: boolean;
   private readonly underlaySrcMAC: Uint8Array;
   private readonly underlayDstMAC: Uint8Array;
-  /** VXLAN decap fast path possible: the local VTEP MAC is unicast (so "equals it" implies every MAC check). */
-  private readonly fastVxlanDecap: boolean;
+  /** Decap fast paths possible (for VXLAN: the local VTEP MAC is unicast, so "equals it" implies every MAC check). */
+  private readonly fastDecap: boolean;
+  /** The local IPv6 underlay address as four big-endian int32 words. */
+  private readonly local6w: Int32Array;
   private ipId = 0;
   /**
    * Per peer, PEER_INFO words (one cache line holds four peers; the hot path touches no Peer object):
@@ -280,7 +289,12 @@ export class Engine {
     this.udp6ZeroRx = opts.udp6ZeroChecksumRx;
     this.underlaySrcMAC = opts.underlaySrcMAC;
     this.underlayDstMAC = opts.underlayDstMAC;
-    this.fastVxlanDecap = this.isVxlan && (mac[0]! & 1) === 0;
+    this.fastDecap = !this.isVxlan || (mac[0]! & 1) === 0;
+    this.local6w = new Int32Array(4);
+    for (let k = 0; k < 4; k++) {
+      const l6 = this.local6;
+      this.local6w[k] = (l6[4 * k]! << 24) | (l6[4 * k + 1]! << 16) | (l6[4 * k + 2]! << 8) | l6[4 * k + 3]!;
+    }
     // ICMP errors come from this node's own pod-network address (the network address of its first pod
     // CIDR of that family, which vtep puts on its TUN device, as flannel does on flannel.1).
     let s4 = 0;
@@ -401,8 +415,8 @@ export class Engine {
     let src = 0; // IPv4 inner addresses (uint32 or int32: every use reads them as 32 bits)
     let dst = 0;
 
+    let parsed = false; // by the fast path
     if (version === 4) {
-      let parsed = false;
       if (fast && len >= IPV4_HDR_LEN) {
         // a 20-byte header, complete, with a valid checksum: everything decodeIpv4 + the sum would accept
         const dv = this.dv;
@@ -501,6 +515,7 @@ export class Engine {
         if (csum === 0) csum = 0xffff;
       }
       if (fast && !outer6 && (at & 3) === 0 && this.tpl4.length !== 0) {
+        if (parsed) this.fastPathHits++;
         return this.writeVxlan4(buf, off, at, innerEnd, layer, peer, version, tos, ttl, df, sport, udpLen, csum);
       }
       const p = this.fdb.peers[peer]!;
@@ -752,7 +767,9 @@ export class Engine {
     const end = off + len;
     if (len < 1) return this.decapFail(Drop.TruncatedOuterIp);
     const version = buf[off]! >>> 4;
-    if (version === 4 && this.fastPaths && this.fastVxlanDecap && this.localFamily === 4 && this.decapVxlan4Fast(buf, off, len) === 0) return 0;
+    if (this.fastPaths && this.fastDecap) {
+      if (version === 4 ? this.localFamily === 4 && this.decap4Fast(buf, off, len) === 0 : version === 6 && this.localFamily === 6 && this.decap6Fast(buf, off, len) === 0) return 0;
+    }
     let proto: number;
     let l4Off: number;
     let l4End: number;
@@ -813,19 +830,19 @@ export class Engine {
    */
   decapVxlanPayload(buf: Uint8Array, off: number, len: number, family: 4 | 6, srcAddr: Uint8Array, srcOff: number): number {
     const sender = family === 4 ? this.fdb.peerByUnderlay4(readU32(srcAddr, srcOff)) : this.fdb.peerByUnderlay6(srcAddr, srcOff);
-    if (sender >= 0 && this.fastPaths && this.fastVxlanDecap) {
+    if (sender >= 0 && this.fastPaths && this.fastDecap && this.isVxlan) {
       const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
-      if (this.vxlanInner4Fast(off, off + len, base + off, sender, 0) === 0) return 0;
+      if (this.vxlanFast(buf, off, off + len, base + off, sender, 0) === 0) return 0;
     }
     return this.decapVxlanAt(buf, off, off + len, sender, 0);
   }
 
   /**
-   * Decap fast path: VXLAN in UDP in a 20-byte IPv4 header carrying an IPv4 packet, every check passing
-   * (the same checks as the general path, read as words). 0 on success, -1 (nothing changed, nothing
-   * counted) to let the general path decide.
+   * Decap fast path for an outer IPv4 packet: a 20-byte header (not a fragment, to us, valid checksum)
+   * carrying VXLAN in UDP (length, port, checksum) or, for IPIP, the inner packet; from a known VTEP.
+   * 0 on success (results set), -1 — nothing changed, nothing counted — to let the general path decide.
    */
-  private decapVxlan4Fast(buf: Uint8Array, off: number, len: number): number {
+  private decap4Fast(buf: Uint8Array, off: number, len: number): number {
     if (len < IPV4_HDR_LEN + UDP_HDR_LEN) return -1;
     const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
     const dv = this.dv;
@@ -837,51 +854,131 @@ export class Engine {
     const w2 = dv.getInt32(at + 8); // TTL, protocol, header checksum
     const src = dv.getInt32(at + 12);
     const dst = dv.getInt32(at + 16);
-    if ((w1 & (IPV4_MF | IPV4_FRAG_OFF_MASK)) !== 0 || ((w2 >>> 16) & 0xff) !== IPPROTO_UDP || dst !== this.local4i) return -1;
+    if ((w1 & (IPV4_MF | IPV4_FRAG_OFF_MASK)) !== 0 || dst !== this.local4i) return -1;
     if (fold32(sum5(w0, w1, w2, src, dst)) !== 0xffff) return -1;
+    const sender = this.fdb.peerByUnderlay4(src);
+    if (sender < 0) return -1;
+    const proto = (w2 >>> 16) & 0xff;
+    const outerEcn = (w0 >>> 16) & ECN_MASK;
+    const l4Off = off + IPV4_HDR_LEN;
+    if (!this.isVxlan) {
+      if (proto === IPPROTO_IPIP) return this.innerFast(buf, l4Off, off + totalLen, base + l4Off, 4, sender, outerEcn, l4Off);
+      if (proto === IPPROTO_IPV6) return this.innerFast(buf, l4Off, off + totalLen, base + l4Off, 6, sender, outerEcn, l4Off);
+      return -1;
+    }
+    if (proto !== IPPROTO_UDP) return -1;
     const u0 = dv.getInt32(at + IPV4_HDR_LEN); // source port, destination port
     const u1 = dv.getInt32(at + IPV4_HDR_LEN + 4); // length, checksum
     const udpLen = u1 >>> 16;
     if ((u0 & 0xffff) !== this.port || udpLen < UDP_HDR_LEN || udpLen > totalLen - IPV4_HDR_LEN) return -1;
-    const sender = this.fdb.peerByUnderlay4(src);
-    if (sender < 0) return -1;
-    const l4Off = off + IPV4_HDR_LEN;
     if ((u1 & 0xffff) !== 0 && this.verifyUdp) {
       const pseudo = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + IPPROTO_UDP + udpLen;
       if (foldSum(pseudo + sumBE(buf, l4Off, udpLen)) !== 0xffff) return -1;
     }
     const x = l4Off + UDP_HDR_LEN;
-    return this.vxlanInner4Fast(x, l4Off + udpLen, base + x, sender, (w0 >>> 16) & ECN_MASK);
+    return this.vxlanFast(buf, x, l4Off + udpLen, base + x, sender, outerEcn);
   }
 
   /**
-   * Decap fast path from the VXLAN header at x (ax: its ArrayBuffer position; the views are current) to
-   * `end`: I flag, VNI, inner Ethernet to our VTEP MAC carrying a 20-byte IPv4 header with a valid
-   * checksum, from the sender's pods to ours, no ECN to merge. Sets the results on success (0), else -1.
+   * Decap fast path for an outer IPv6 packet: no extension headers, to us, carrying VXLAN in UDP (length,
+   * port, checksum: a zero one only where accepted) or, for IPIP, the inner packet; from a known VTEP.
    */
-  private vxlanInner4Fast(x: number, end: number, ax: number, sender: number, outerEcn: number): number {
-    if (end - x < VXLAN_HDR_LEN + ETH_HDR_LEN + IPV4_HDR_LEN) return -1;
+  private decap6Fast(buf: Uint8Array, off: number, len: number): number {
+    if (len < IPV6_HDR_LEN + UDP_HDR_LEN) return -1;
+    const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
+    const dv = this.dv;
+    const at = base + off;
+    const w0 = dv.getInt32(at); // version, traffic class, flow label
+    const w1 = dv.getInt32(at + 4); // payload length, next header, hop limit
+    const payloadLen = w1 >>> 16;
+    const next = (w1 >>> 8) & 0xff;
+    if (w0 >>> 28 !== 6 || IPV6_HDR_LEN + payloadLen > len) return -1;
+    const l = this.local6w;
+    if (dv.getInt32(at + 24) !== l[0] || dv.getInt32(at + 28) !== l[1] || dv.getInt32(at + 32) !== l[2] || dv.getInt32(at + 36) !== l[3]) return -1;
+    const sender = this.fdb.peerByUnderlay6(buf, off + 8);
+    if (sender < 0) return -1;
+    const outerEcn = (w0 >>> 20) & ECN_MASK;
+    const l4Off = off + IPV6_HDR_LEN;
+    const l4End = l4Off + payloadLen;
+    if (!this.isVxlan) {
+      if (next === IPPROTO_IPIP) return this.innerFast(buf, l4Off, l4End, base + l4Off, 4, sender, outerEcn, l4Off);
+      if (next === IPPROTO_IPV6) return this.innerFast(buf, l4Off, l4End, base + l4Off, 6, sender, outerEcn, l4Off);
+      return -1;
+    }
+    if (next !== IPPROTO_UDP || payloadLen < UDP_HDR_LEN) return -1;
+    const u0 = dv.getInt32(at + IPV6_HDR_LEN); // source port, destination port
+    const u1 = dv.getInt32(at + IPV6_HDR_LEN + 4); // length, checksum
+    const udpLen = u1 >>> 16;
+    if ((u0 & 0xffff) !== this.port || udpLen < UDP_HDR_LEN || udpLen > payloadLen) return -1;
+    if ((u1 & 0xffff) === 0) {
+      if (!this.udp6ZeroRx) return -1;
+    } else if (this.verifyUdp) {
+      const s0 = dv.getInt32(at + 8);
+      const s1 = dv.getInt32(at + 12);
+      const s2 = dv.getInt32(at + 16);
+      const s3 = dv.getInt32(at + 20);
+      const pseudo =
+        (s0 >>> 16) + (s0 & 0xffff) + (s1 >>> 16) + (s1 & 0xffff) + (s2 >>> 16) + (s2 & 0xffff) + (s3 >>> 16) + (s3 & 0xffff) +
+        this.localAddrSum + IPPROTO_UDP + udpLen;
+      if (foldSum(pseudo + sumBE(buf, l4Off, udpLen)) !== 0xffff) return -1;
+    }
+    const x = l4Off + UDP_HDR_LEN;
+    return this.vxlanFast(buf, x, l4Off + udpLen, base + x, sender, outerEcn);
+  }
+
+  /**
+   * Decap fast path from the VXLAN header at x (ax: its ArrayBuffer position; the views are buf's) to
+   * `end`: I flag, VNI, inner Ethernet to our VTEP MAC carrying IPv4 or IPv6, then innerFast.
+   */
+  private vxlanFast(buf: Uint8Array, x: number, end: number, ax: number, sender: number, outerEcn: number): number {
+    if (end - x < VXLAN_HDR_LEN + ETH_HDR_LEN) return -1;
     const dv = this.dv;
     if ((dv.getInt32(ax) & (VXLAN_FLAG_I << 24)) === 0 || dv.getInt32(ax + 4) >>> 8 !== this.vni) return -1;
     const ae = ax + VXLAN_HDR_LEN;
     if (dv.getInt32(ae) !== this.localMacHi || dv.getUint16(ae + 4) !== this.localMacLo) return -1;
-    if (dv.getUint16(ae + 12) !== ETHERTYPE_IPV4) return -1;
-    const ai = ae + ETH_HDR_LEN;
-    const ipOff = x + VXLAN_HDR_LEN + ETH_HDR_LEN;
-    const w0 = dv.getInt32(ai);
-    const ipLen = w0 & 0xffff;
-    if (w0 >>> 24 !== 0x45 || ipLen < IPV4_HDR_LEN || ipLen > end - ipOff) return -1;
-    const src = dv.getInt32(ai + 12);
-    const dst = dv.getInt32(ai + 16);
-    if (fold32(sum5(w0, dv.getInt32(ai + 4), dv.getInt32(ai + 8), src, dst)) !== 0xffff) return -1;
-    if (this.fdb.lookup4(src) !== sender || this.fdb.lookup4(dst) !== FDB_LOCAL) return -1;
-    if (outerEcn === ECN_CE && ((w0 >>> 16) & ECN_MASK) !== ECN_CE) return -1;
+    const t = dv.getUint16(ae + 12);
+    const family = t === ETHERTYPE_IPV4 ? 4 : t === ETHERTYPE_IPV6 ? 6 : 0;
+    if (family === 0) return -1;
+    const frameOff = x + VXLAN_HDR_LEN;
+    return this.innerFast(buf, frameOff + ETH_HDR_LEN, end, ae + ETH_HDR_LEN, family, sender, outerEcn, frameOff);
+  }
+
+  /**
+   * Decap fast path for the inner packet at ipOff (ai: its ArrayBuffer position) up to `end`: IPv4 with a
+   * 20-byte header and a valid checksum, or IPv6 without extension headers, complete; from the sender's
+   * pods to ours; no CE to merge. Sets the results on success (0), else -1.
+   */
+  private innerFast(buf: Uint8Array, ipOff: number, end: number, ai: number, family: number, sender: number, outerEcn: number, frameOff: number): number {
+    const dv = this.dv;
+    let ipLen: number;
+    let innerEcn: number;
+    if (family === 4) {
+      if (end - ipOff < IPV4_HDR_LEN) return -1;
+      const w0 = dv.getInt32(ai);
+      ipLen = w0 & 0xffff;
+      if (w0 >>> 24 !== 0x45 || ipLen < IPV4_HDR_LEN || ipLen > end - ipOff) return -1;
+      const src = dv.getInt32(ai + 12);
+      const dst = dv.getInt32(ai + 16);
+      if (fold32(sum5(w0, dv.getInt32(ai + 4), dv.getInt32(ai + 8), src, dst)) !== 0xffff) return -1;
+      if (this.fdb.lookup4(src) !== sender || this.fdb.lookup4(dst) !== FDB_LOCAL) return -1;
+      innerEcn = (w0 >>> 16) & ECN_MASK;
+    } else {
+      if (end - ipOff < IPV6_HDR_LEN) return -1;
+      const w0 = dv.getInt32(ai);
+      const w1 = dv.getInt32(ai + 4);
+      ipLen = IPV6_HDR_LEN + (w1 >>> 16);
+      if (w0 >>> 28 !== 6 || isIpv6ExtHeader((w1 >>> 8) & 0xff) || ipLen > end - ipOff) return -1;
+      if (this.fdb.lookup6(buf, ipOff + 8) !== sender || this.fdb.lookup6(buf, ipOff + 24) !== FDB_LOCAL) return -1;
+      innerEcn = (w0 >>> 20) & ECN_MASK;
+    }
+    if (outerEcn === ECN_CE && innerEcn !== ECN_CE) return -1;
     this.peer = sender;
     this.innerIpOff = ipOff;
     this.innerIpLen = ipLen;
-    this.innerFrameOff = x + VXLAN_HDR_LEN;
-    this.innerFrameLen = end - (x + VXLAN_HDR_LEN);
+    this.innerFrameOff = frameOff;
+    this.innerFrameLen = end - frameOff;
     this.decapOk++;
+    this.fastPathHits++;
     return 0;
   }
 
