@@ -64,10 +64,10 @@ import { IPV6_HDR_LEN, decodeIpv6, newIpv6View, parseIpv6 } from '../packet/ipv6
 import { UDP_HDR_LEN, decodeUdp, newUdpView } from '../packet/udp.ts';
 import { VXLAN_HDR_LEN, VXLAN_FLAG_I } from '../packet/vxlan.ts';
 import { writeIcmp4FragNeeded, writeIcmp6PacketTooBig } from '../packet/icmp.ts';
-import { Fdb, FDB_LOCAL, FDB_MISS } from '../fdb/fdb.ts';
+import { Fdb, FDB_LOCAL, FDB_MISS, type Peer } from '../fdb/fdb.ts';
 import { Drop, newDropCounters } from './drops.ts';
 import type { EngineOptions } from './options.ts';
-import { flowHash4, flowHash6, portFromHashScaled, portScale } from './flowhash.ts';
+import { flowHash4, flowHash6, flowHash6Words, portFromHashScaled, portScale } from './flowhash.ts';
 
 /** What encap writes: the whole Ethernet frame (replay), the outer IP packet (raw socket with
  * IP_HDRINCL), or only what a UDP socket sends (VXLAN header onward; for IPIP: the inner packet). */
@@ -134,20 +134,25 @@ function isIpv6ExtHeader(next: number): boolean {
 /** The template stores assume a little-endian host (every platform Node runs on); elsewhere they are off. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** VXLAN over IPv4, as a frame: outer Ethernet + IPv4 + UDP + VXLAN + inner Ethernet = 64 bytes. */
-const VXLAN4_FRAME_HDR = ETH_HDR_LEN + VXLAN_OVERHEAD4;
+/**
+ * Header templates: per peer, the whole Ethernet-layer header of the engine's kind as little-endian words,
+ * every per-packet field zero, laid out so that the row ends where the inner packet starts (a 4-aligned
+ * `off` makes every store aligned; rows of a header length ≡ 2 mod 4 start with 2 bytes of padding).
+ */
+const TPL_VXLAN4 = 1; // Ethernet + IPv4 + UDP + VXLAN + Ethernet: 64 bytes
+const TPL_VXLAN6 = 2; // Ethernet + IPv6 + UDP + VXLAN + Ethernet: 84 bytes
+const TPL_IPIP4 = 3; // Ethernet + IPv4: 34 bytes (+ 2 padding)
+const TPL_IPIP6 = 4; // Ethernet + IPv6: 54 bytes (+ 2 padding)
+const VXLAN4_FRAME_HDR = ETH_HDR_LEN + VXLAN_OVERHEAD4; // 64
+const VXLAN6_FRAME_HDR = ETH_HDR_LEN + VXLAN_OVERHEAD6; // 84
+const IPIP4_FRAME_HDR = ETH_HDR_LEN + IPV4_HDR_LEN; // 34
+const IPIP6_FRAME_HDR = ETH_HDR_LEN + IPV6_HDR_LEN; // 54
+
 /** peerInfo layout. */
 const PEER_INFO = 4;
 const PI_FAMILY = 0;
 const PI_UDP_SUM = 1;
 const PI_IP_SUM4 = 2;
-/** 32-bit words per peer in the VXLAN-over-IPv4 header template. */
-const TPL4_WORDS = VXLAN4_FRAME_HDR >>> 2;
-/** Word-aligned positions (from the frame start) inside the template. */
-const T_IP = ETH_HDR_LEN; // 14: outer IPv4 header (bytes 14..33)
-const T_UDP = T_IP + IPV4_HDR_LEN; // 34
-const T_VXLAN = T_UDP + UDP_HDR_LEN; // 42
-const T_INNER_ETH = T_VXLAN + VXLAN_HDR_LEN; // 50
 
 function readU32(buf: Uint8Array, off: number): number {
   return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
@@ -233,12 +238,15 @@ export class Engine {
   /**
    * Per peer, PEER_INFO words (one cache line holds four peers; the hot path touches no Peer object):
    * underlay family; the constant part of the outer UDP checksum sum (ports, VXLAN, MACs, pseudo-header
-   * addresses, protocol); for an IPv4 underlay, the constant part of the outer IPv4 header sum.
+   * addresses, protocol); for an IPv4 underlay, the constant part of the outer IPv4 header sum (version/IHL,
+   * addresses).
    */
   private peerInfo = new Int32Array(0);
-  /** Per peer: TPL4_WORDS little-endian words of the VXLAN-over-IPv4 frame header with zero in every per-packet
-   * field (empty when the engine is not VXLAN over IPv4 or the host is big-endian). */
-  private tpl4 = new Int32Array(0);
+  /** The template kind (TPL_…; 0 on a big-endian host: no template stores), its row in words and bytes. */
+  private readonly tplKind: number;
+  private readonly tplWords: number;
+  /** Per peer, tplWords words: the header template (see TPL_VXLAN4). Rows of other-family peers are unused. */
+  private tpl = new Int32Array(0);
 
   // ---- views of the last buffer's ArrayBuffer (fast paths), replaced when another ArrayBuffer comes along;
   // keyed by the Uint8Array itself first (one compare per packet while the caller keeps its pool)
@@ -289,6 +297,9 @@ export class Engine {
     this.udp6ZeroRx = opts.udp6ZeroChecksumRx;
     this.underlaySrcMAC = opts.underlaySrcMAC;
     this.underlayDstMAC = opts.underlayDstMAC;
+    const hdr = this.isVxlan ? (local.family === 4 ? VXLAN4_FRAME_HDR : VXLAN6_FRAME_HDR) : local.family === 4 ? IPIP4_FRAME_HDR : IPIP6_FRAME_HDR;
+    this.tplKind = !LITTLE_ENDIAN ? 0 : this.isVxlan ? (local.family === 4 ? TPL_VXLAN4 : TPL_VXLAN6) : local.family === 4 ? TPL_IPIP4 : TPL_IPIP6;
+    this.tplWords = this.tplKind === 0 ? 0 : (hdr + 3) >>> 2;
     this.fastDecap = !this.isVxlan || (mac[0]! & 1) === 0;
     this.local6w = new Int32Array(4);
     for (let k = 0; k < 4; k++) {
@@ -318,8 +329,9 @@ export class Engine {
   setFdb(fdb: Fdb): void {
     const n = fdb.peers.length;
     const info = new Int32Array(n * PEER_INFO);
-    const tpl4 = new Int32Array(this.isVxlan && this.localFamily === 4 && LITTLE_ENDIAN ? n * TPL4_WORDS : 0);
-    const tb = new Uint8Array(tpl4.buffer);
+    const rowWords = this.tplWords;
+    const tpl = new Int32Array(n * rowWords);
+    const tb = new Uint8Array(tpl.buffer);
     const l4 = this.local4;
     const localAddr4 = (l4 >>> 16) + (l4 & 0xffff);
     for (let i = 0; i < n; i++) {
@@ -330,31 +342,52 @@ export class Engine {
       // EtherType and the inner packet
       info[i * PEER_INFO + PI_FAMILY] = p.family;
       info[i * PEER_INFO + PI_UDP_SUM] = this.port + (VXLAN_FLAG_I << 8) + this.vniHi + this.vniLo + macWordSum(p.vtepMAC) + this.localMacSum + addrSum + IPPROTO_UDP;
-      info[i * PEER_INFO + PI_IP_SUM4] = (0x45 << 8) + IPPROTO_UDP + addrSum;
-      if (tpl4.length === 0 || p.family !== 4) continue;
-      const b = i * VXLAN4_FRAME_HDR;
-      tb.set(p.underlayMAC ?? this.underlayDstMAC, b);
-      tb.set(this.underlaySrcMAC, b + 6);
-      tb[b + 12] = ETHERTYPE_IPV4 >>> 8;
-      tb[b + T_IP] = 0x45;
-      tb[b + T_IP + 9] = IPPROTO_UDP;
-      for (let k = 0; k < 4; k++) {
-        tb[b + T_IP + 12 + k] = (l4 >>> (24 - 8 * k)) & 0xff;
-        tb[b + T_IP + 16 + k] = (u4 >>> (24 - 8 * k)) & 0xff;
-      }
-      tb[b + T_UDP + 2] = this.port >>> 8;
-      tb[b + T_UDP + 3] = this.port & 0xff;
-      tb[b + T_VXLAN] = VXLAN_FLAG_I;
-      tb[b + T_VXLAN + 4] = this.vni >>> 16;
-      tb[b + T_VXLAN + 5] = (this.vni >>> 8) & 0xff;
-      tb[b + T_VXLAN + 6] = this.vni & 0xff;
-      tb.set(p.vtepMAC, b + T_INNER_ETH);
-      tb.set(this.localVtepMac, b + T_INNER_ETH + 6);
-      tb[b + T_INNER_ETH + 12] = ETHERTYPE_IPV4 >>> 8;
+      info[i * PEER_INFO + PI_IP_SUM4] = (0x45 << 8) + addrSum;
+      if (rowWords !== 0 && p.family === this.localFamily) this.writeTemplateRow(tb, i * rowWords * 4, p);
     }
     this.peerInfo = info;
-    this.tpl4 = tpl4;
+    this.tpl = tpl;
     this.fdb = fdb;
+  }
+
+  /** The header template of peer `p` into tb at byte `row` (see TPL_VXLAN4): the general path's bytes, per-packet fields zero. */
+  private writeTemplateRow(tb: Uint8Array, row: number, p: Peer): void {
+    const v6 = this.localFamily === 6;
+    const b = row + (this.tplWords << 2) - (this.isVxlan ? (v6 ? VXLAN6_FRAME_HDR : VXLAN4_FRAME_HDR) : v6 ? IPIP6_FRAME_HDR : IPIP4_FRAME_HDR);
+    tb.set(p.underlayMAC ?? this.underlayDstMAC, b);
+    tb.set(this.underlaySrcMAC, b + 6);
+    const t = v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4;
+    tb[b + 12] = t >>> 8;
+    tb[b + 13] = t & 0xff;
+    const ip = b + ETH_HDR_LEN;
+    let u: number; // the UDP header
+    if (v6) {
+      tb[ip] = 0x60;
+      tb[ip + 6] = this.isVxlan ? IPPROTO_UDP : 0;
+      tb.set(this.local6, ip + 8);
+      tb.set(p.underlayBytes, ip + 24);
+      u = ip + IPV6_HDR_LEN;
+    } else {
+      tb[ip] = 0x45;
+      tb[ip + 9] = this.isVxlan ? IPPROTO_UDP : 0;
+      for (let k = 0; k < 4; k++) {
+        tb[ip + 12 + k] = (this.local4 >>> (24 - 8 * k)) & 0xff;
+        tb[ip + 16 + k] = (p.underlay4 >>> (24 - 8 * k)) & 0xff;
+      }
+      u = ip + IPV4_HDR_LEN;
+    }
+    if (!this.isVxlan) return;
+    tb[u + 2] = this.port >>> 8;
+    tb[u + 3] = this.port & 0xff;
+    const x = u + UDP_HDR_LEN;
+    tb[x] = VXLAN_FLAG_I;
+    tb[x + 4] = this.vni >>> 16;
+    tb[x + 5] = (this.vni >>> 8) & 0xff;
+    tb[x + 6] = this.vni & 0xff;
+    const e = x + VXLAN_HDR_LEN;
+    tb.set(p.vtepMAC, e);
+    tb.set(this.localVtepMac, e + 6);
+    tb[e + 12] = ETHERTYPE_IPV4 >>> 8;
   }
 
   currentFdb(): Fdb {
@@ -414,8 +447,10 @@ export class Engine {
     let l4Len = 0;
     let src = 0; // IPv4 inner addresses (uint32 or int32: every use reads them as 32 bits)
     let dst = 0;
-
+    let hdrSum6 = 0; // IPv6 inner: sums of the header and of its addresses
+    let addrSum6 = 0;
     let parsed = false; // by the fast path
+
     if (version === 4) {
       if (fast && len >= IPV4_HDR_LEN) {
         // a 20-byte header, complete, with a valid checksum: everything decodeIpv4 + the sum would accept
@@ -462,21 +497,63 @@ export class Engine {
       const ports = !frag && hasPorts(proto) && l4Len >= 4 ? (fast ? this.dv.getInt32(at + (l4Off - off)) : readU32(buf, l4Off)) : 0;
       hash = flowHash4(src, dst, proto, ports);
     } else if (version === 6) {
-      const v = this.inner6;
-      const rc = decodeIpv6(buf, off, end, v);
-      if (rc !== 0) return this.drop(rc === Drop.TruncatedOuterIp ? Drop.TruncatedInnerIp : Drop.InnerIpInvalid);
-      innerLen = IPV6_HDR_LEN + v.payloadLen;
-      innerTos = v.trafficClass;
-      innerTtl = v.hopLimit;
+      if (fast && len >= IPV6_HDR_LEN) {
+        // no extension headers, complete: what decodeIpv6 accepts without walking a chain
+        const dv = this.dv;
+        const w0 = dv.getInt32(at); // version, traffic class, flow label
+        const w1 = dv.getInt32(at + 4); // payload length, next header, hop limit
+        const next = (w1 >>> 8) & 0xff;
+        if (w0 >>> 28 === 6 && !isIpv6ExtHeader(next) && IPV6_HDR_LEN + (w1 >>> 16) <= len) {
+          parsed = true;
+          l4Len = w1 >>> 16;
+          innerLen = IPV6_HDR_LEN + l4Len;
+          innerTos = (w0 >>> 20) & 0xff;
+          innerTtl = w1 & 0xff;
+          proto = next;
+          l4Off = off + IPV6_HDR_LEN;
+        }
+      }
+      if (!parsed) {
+        const v = this.inner6;
+        const rc = decodeIpv6(buf, off, end, v);
+        if (rc !== 0) return this.drop(rc === Drop.TruncatedOuterIp ? Drop.TruncatedInnerIp : Drop.InnerIpInvalid);
+        innerLen = IPV6_HDR_LEN + v.payloadLen;
+        innerTos = v.trafficClass;
+        innerTtl = v.hopLimit;
+        proto = v.upperProto;
+        frag = v.fragment;
+        l4Off = v.upperOff;
+        l4Len = v.payloadEnd - v.upperOff;
+      }
       innerDf = true;
       peer = this.fdb.lookup6(buf, off + 24);
       if (peer < 0) return this.drop(peer === FDB_LOCAL ? Drop.DstLocalPod : Drop.FdbMiss);
-      proto = v.upperProto;
-      frag = v.fragment;
-      l4Off = v.upperOff;
-      l4Len = v.payloadEnd - v.upperOff;
-      const ports = !frag && hasPorts(proto) && l4Len >= 4 ? readU32(buf, l4Off) : 0;
-      hash = flowHash6(buf, off + 8, off + 24, proto, ports);
+      if (parsed) {
+        const dv = this.dv;
+        const s0 = dv.getInt32(at + 8);
+        const s1 = dv.getInt32(at + 12);
+        const s2 = dv.getInt32(at + 16);
+        const s3 = dv.getInt32(at + 20);
+        const d0 = dv.getInt32(at + 24);
+        const d1 = dv.getInt32(at + 28);
+        const d2 = dv.getInt32(at + 32);
+        const d3 = dv.getInt32(at + 36);
+        const ports = hasPorts(proto) && l4Len >= 4 ? dv.getInt32(at + IPV6_HDR_LEN) : 0;
+        hash = flowHash6Words(s0, s1, s2, s3, d0, d1, d2, d3, proto, ports);
+        if (this.isVxlan) {
+          addrSum6 = sum5(s0, s1, s2, s3, d0) + (d1 >>> 16) + (d1 & 0xffff) + (d2 >>> 16) + (d2 & 0xffff) + (d3 >>> 16) + (d3 & 0xffff);
+          const w0 = dv.getInt32(at);
+          const w1 = dv.getInt32(at + 4);
+          hdrSum6 = addrSum6 + (w0 >>> 16) + (w0 & 0xffff) + (w1 >>> 16) + (w1 & 0xffff);
+        }
+      } else {
+        const ports = !frag && hasPorts(proto) && l4Len >= 4 ? readU32(buf, l4Off) : 0;
+        hash = flowHash6(buf, off + 8, off + 24, proto, ports);
+        if (this.isVxlan) {
+          addrSum6 = sumBE(buf, off + 8, 32);
+          hdrSum6 = sumBE(buf, off, IPV6_HDR_LEN) + (l4Off > off + IPV6_HDR_LEN ? sumBE(buf, off + IPV6_HDR_LEN, l4Off - off - IPV6_HDR_LEN) : 0);
+        }
+      }
     } else {
       return this.drop(Drop.InnerNotIp);
     }
@@ -499,6 +576,9 @@ export class Engine {
     const ttl = this.ttlFixed === 0 ? innerTtl : this.ttlFixed;
     const df = this.dfSet || (this.dfInherit && innerDf) ? IPV4_DF : 0;
     const innerEnd = off + innerLen;
+    // template stores: the packet 4-aligned in its ArrayBuffer (a slot pool's packets are)
+    const words = fast && (at & 3) === 0 && this.tplKind !== 0;
+    if (words && parsed) this.fastPathHits++;
 
     if (this.isVxlan) {
       const etherType = version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6;
@@ -508,15 +588,16 @@ export class Engine {
       if (layer !== EncapLayer.Payload && (outer6 ? this.udpCsum6 : this.udpCsum4)) {
         // UDP header (checksum field as zero) + VXLAN + inner Ethernet + pseudo-header: the peer's
         // constant part plus the per-packet fields; the inner IP header and L4 bytes: l4Sum
-        const l4Sum = version === 4 ? this.l4Sum4(buf, l4Off, l4Len, proto, src, dst, frag) : this.l4Sum6(buf, off, l4Off, l4Len, proto, frag);
+        const l4Sum = version === 4 ? this.l4Sum4(buf, l4Off, l4Len, proto, src, dst, frag) : this.l4Sum6(buf, l4Off, l4Len, proto, frag, hdrSum6, addrSum6);
         // the sum stays far below 2^32 (l4Sum is a folded or a short sum): two carries fold it; a computed
         // 0 is sent as 0xffff (RFC 768)
         csum = ~fold32(info[pi + PI_UDP_SUM]! + sport + 2 * udpLen + etherType + l4Sum) & 0xffff;
         if (csum === 0) csum = 0xffff;
       }
-      if (fast && !outer6 && (at & 3) === 0 && this.tpl4.length !== 0) {
-        if (parsed) this.fastPathHits++;
-        return this.writeVxlan4(buf, off, at, innerEnd, layer, peer, version, tos, ttl, df, sport, udpLen, csum);
+      if (words) {
+        return outer6
+          ? this.writeVxlan6(buf, off, at, innerEnd, layer, peer, version, tos, ttl, sport, udpLen, csum)
+          : this.writeVxlan4(buf, off, at, innerEnd, layer, peer, version, tos, ttl, df, sport, udpLen, csum);
       }
       const p = this.fdb.peers[peer]!;
       // inner Ethernet: dst = peer VTEP MAC, src = our VTEP MAC
@@ -552,18 +633,23 @@ export class Engine {
       return this.done(start, innerEnd);
     }
     if (layer === EncapLayer.Payload) return this.done(off, innerEnd);
-    const p = this.fdb.peers[peer]!;
     const ipProto = version === 4 ? IPPROTO_IPIP : IPPROTO_IPV6;
+    if (words) {
+      return outer6
+        ? this.writeIpip6(buf, off, at, innerEnd, layer, peer, ipProto, tos, ttl, innerLen)
+        : this.writeIpip4(buf, off, at, innerEnd, layer, peer, ipProto, tos, ttl, df, innerLen);
+    }
+    const p = this.fdb.peers[peer]!;
     let start = this.writeOuterIp(buf, off, innerEnd, outer6, tos, ttl, df, ipProto, p);
     if (layer === EncapLayer.Ethernet) start = this.writeOuterEthernet(buf, start, outer6, p.underlayMAC);
     return this.done(start, innerEnd);
   }
 
-  /**
-   * The VXLAN-over-IPv4 headers in front of buf[off] (at = its ArrayBuffer position, 4-aligned) as 32-bit
-   * stores: the peer's template words, with the per-packet fields put in (byte-swapped: the stores are
-   * little-endian, the fields big-endian). Writes exactly the bytes the general path writes for `layer`.
-   */
+  // Template writers: the peer's template words with the per-packet fields put in (byte-swapped: the stores
+  // are little-endian, the fields big-endian), `at` (off's position in the ArrayBuffer) 4-aligned. Each
+  // writes exactly the bytes the general path writes for `layer`, and nothing in front of them.
+
+  /** VXLAN over IPv4: 64 bytes, words 0..15 of the row (frame bytes 4w..4w+3). */
   private writeVxlan4(
     buf: Uint8Array,
     off: number,
@@ -580,9 +666,9 @@ export class Engine {
     udpCsum: number,
   ): number {
     const W = this.w32;
-    const T = this.tpl4;
-    const a = (at >>> 2) - TPL4_WORDS; // word of the outer Ethernet header
-    const t = peer * TPL4_WORDS;
+    const T = this.tpl;
+    const a = (at >>> 2) - (VXLAN4_FRAME_HDR >>> 2); // word of the outer Ethernet header
+    const t = peer * (VXLAN4_FRAME_HDR >>> 2);
     // bytes 44..63: VXLAN from its third byte, inner Ethernet (its EtherType is the template's for IPv4)
     W[a + 11] = T[t + 11]!;
     W[a + 12] = T[t + 12]!;
@@ -602,7 +688,7 @@ export class Engine {
     const id = this.ipId;
     this.ipId = (id + 1) & 0xffff;
     const totalLen = IPV4_HDR_LEN + udpLen;
-    const ipCsum = ~fold32(this.peerInfo[peer * PEER_INFO + PI_IP_SUM4]! + tos + totalLen + id + df + (ttl << 8)) & 0xffff;
+    const ipCsum = ~fold32(this.peerInfo[peer * PEER_INFO + PI_IP_SUM4]! + IPPROTO_UDP + tos + totalLen + id + df + (ttl << 8)) & 0xffff;
     W[a + 4] = sw16(totalLen) | (sw16(id) << 16);
     W[a + 5] = T[t + 5]! | (df >>> 8) | (ttl << 16);
     W[a + 6] = T[t + 6]! | sw16(ipCsum);
@@ -618,6 +704,128 @@ export class Engine {
     W[a + 2] = T[t + 2]!;
     W[a + 3] = T[t + 3]! | (tos << 24);
     return this.done(off - VXLAN4_FRAME_HDR, innerEnd);
+  }
+
+  /** VXLAN over IPv6: 84 bytes, words 0..20. */
+  private writeVxlan6(
+    buf: Uint8Array,
+    off: number,
+    at: number,
+    innerEnd: number,
+    layer: EncapLayer,
+    peer: number,
+    version: number,
+    tos: number,
+    ttl: number,
+    sport: number,
+    udpLen: number,
+    udpCsum: number,
+  ): number {
+    const W = this.w32;
+    const T = this.tpl;
+    const a = (at >>> 2) - (VXLAN6_FRAME_HDR >>> 2);
+    const t = peer * (VXLAN6_FRAME_HDR >>> 2);
+    // bytes 64..83: VXLAN from its third byte, inner Ethernet
+    W[a + 16] = T[t + 16]!;
+    W[a + 17] = T[t + 17]!;
+    W[a + 18] = T[t + 18]!;
+    W[a + 19] = T[t + 19]!;
+    W[a + 20] = version === 4 ? T[t + 20]! : (T[t + 20]! & 0xffff) | (sw16(ETHERTYPE_IPV6) << 16);
+    if (layer === EncapLayer.Payload) {
+      buf[off - 22] = VXLAN_FLAG_I;
+      buf[off - 21] = 0;
+      return this.done(off - 22, innerEnd);
+    }
+    // bytes 52..63: destination (last two bytes), UDP header, VXLAN flags
+    W[a + 13] = T[t + 13]! | (sw16(sport) << 16);
+    W[a + 14] = T[t + 14]! | (sw16(udpLen) << 16);
+    W[a + 15] = T[t + 15]! | sw16(udpCsum);
+    // bytes 16..51: flow label (low 16 bits, 0), payload length (the UDP datagram), next header, hop
+    // limit, addresses (flow label 0: Linux vxlan's default)
+    W[a + 4] = sw16(udpLen) << 16;
+    W[a + 5] = T[t + 5]! | (ttl << 8);
+    for (let k = 6; k < 13; k++) W[a + k] = T[t + k]!;
+    const b0 = 0x60 | (tos >>> 4);
+    const b1 = (tos & 0x0f) << 4;
+    if (layer === EncapLayer.Ip) {
+      buf[off - 70] = b0;
+      buf[off - 69] = b1;
+      return this.done(off - 70, innerEnd);
+    }
+    W[a] = T[t]!;
+    W[a + 1] = T[t + 1]!;
+    W[a + 2] = T[t + 2]!;
+    W[a + 3] = (T[t + 3]! & 0xffff) | (b0 << 16) | (b1 << 24);
+    return this.done(off - VXLAN6_FRAME_HDR, innerEnd);
+  }
+
+  /** IPIP over IPv4: 34 bytes after 2 bytes of row padding, words 0..8 (frame byte f is row byte f + 2). */
+  private writeIpip4(
+    buf: Uint8Array,
+    off: number,
+    at: number,
+    innerEnd: number,
+    layer: EncapLayer,
+    peer: number,
+    proto: number,
+    tos: number,
+    ttl: number,
+    df: number,
+    innerLen: number,
+  ): number {
+    const W = this.w32;
+    const T = this.tpl;
+    const n = (IPIP4_FRAME_HDR + 2) >>> 2;
+    const a = (at >>> 2) - n;
+    const t = peer * n;
+    const id = this.ipId;
+    this.ipId = (id + 1) & 0xffff;
+    const totalLen = IPV4_HDR_LEN + innerLen;
+    const ipCsum = ~fold32(this.peerInfo[peer * PEER_INFO + PI_IP_SUM4]! + proto + tos + totalLen + id + df + (ttl << 8)) & 0xffff;
+    W[a + 4] = 0x45 | (tos << 8) | (sw16(totalLen) << 16);
+    W[a + 5] = sw16(id) | ((df >>> 8) << 16);
+    W[a + 6] = ttl | (proto << 8) | (sw16(ipCsum) << 16);
+    W[a + 7] = T[t + 7]!;
+    W[a + 8] = T[t + 8]!;
+    if (layer === EncapLayer.Ip) return this.done(off - IPV4_HDR_LEN, innerEnd);
+    const w0 = T[t]!;
+    buf[off - IPIP4_FRAME_HDR] = (w0 >>> 16) & 0xff;
+    buf[off - IPIP4_FRAME_HDR + 1] = w0 >>> 24;
+    W[a + 1] = T[t + 1]!;
+    W[a + 2] = T[t + 2]!;
+    W[a + 3] = T[t + 3]!;
+    return this.done(off - IPIP4_FRAME_HDR, innerEnd);
+  }
+
+  /** IPIP over IPv6: 54 bytes after 2 bytes of row padding, words 0..13. */
+  private writeIpip6(
+    buf: Uint8Array,
+    off: number,
+    at: number,
+    innerEnd: number,
+    layer: EncapLayer,
+    peer: number,
+    proto: number,
+    tos: number,
+    ttl: number,
+    innerLen: number,
+  ): number {
+    const W = this.w32;
+    const T = this.tpl;
+    const n = (IPIP6_FRAME_HDR + 2) >>> 2;
+    const a = (at >>> 2) - n;
+    const t = peer * n;
+    W[a + 4] = (0x60 | (tos >>> 4)) | (((tos & 0x0f) << 4) << 8);
+    W[a + 5] = sw16(innerLen) | (proto << 16) | (ttl << 24);
+    for (let k = 6; k < n; k++) W[a + k] = T[t + k]!;
+    if (layer === EncapLayer.Ip) return this.done(off - IPV6_HDR_LEN, innerEnd);
+    const w0 = T[t]!;
+    buf[off - IPIP6_FRAME_HDR] = (w0 >>> 16) & 0xff;
+    buf[off - IPIP6_FRAME_HDR + 1] = w0 >>> 24;
+    W[a + 1] = T[t + 1]!;
+    W[a + 2] = T[t + 2]!;
+    W[a + 3] = T[t + 3]!;
+    return this.done(off - IPIP6_FRAME_HDR, innerEnd);
   }
 
   private done(start: number, innerEnd: number): number {
@@ -716,10 +924,11 @@ export class Engine {
     return sumBE(buf, l4Off, l4Len);
   }
 
-  /** IPv6 flavour of l4Sum4; the bytes between the fixed header and the upper layer are summed as they are. */
-  private l4Sum6(buf: Uint8Array, ipOff: number, upperOff: number, l4Len: number, proto: number, frag: boolean): number {
-    const addrSum = sumBE(buf, ipOff + 8, 32);
-    const hdrSum = sumBE(buf, ipOff, IPV6_HDR_LEN) + (upperOff > ipOff + IPV6_HDR_LEN ? sumBE(buf, ipOff + IPV6_HDR_LEN, upperOff - ipOff - IPV6_HDR_LEN) : 0);
+  /**
+   * IPv6 flavour of l4Sum4; `hdrSum` sums the header and any extension headers (summed as they are),
+   * `addrSum` the two addresses (both as the caller read them: any congruent partial sums).
+   */
+  private l4Sum6(buf: Uint8Array, upperOff: number, l4Len: number, proto: number, frag: boolean, hdrSum: number, addrSum: number): number {
     if (!frag) {
       if (
         (proto === IPPROTO_TCP && l4Len >= 20) ||

@@ -306,15 +306,21 @@ describe('fast paths agree with the general path', () => {
     }
   });
 
-  it('valid packets at aligned offsets take the fast path (encap: VXLAN over IPv4)', () => {
-    const tx = engineOf(1, 4, 'vxlan');
-    for (const proto of [6, 17, 1] as const) {
-      const inner = buildInner({ family: 4, proto, src: 1, dst: 2, srcHost: 3, dstHost: 4, payload: new Uint8Array(100).fill(1), tos: 1, ttl: 9, df: true, sport: 1, dport: 2 });
-      for (const layer of [EncapLayer.Ethernet, EncapLayer.Ip, EncapLayer.Payload]) {
-        const { buf, off } = place(inner, 0);
-        const before = tx.fastPathHits;
-        expect(tx.encap(buf, off, inner.length, layer)).toBe(0);
-        expect(tx.fastPathHits - before, `proto ${proto} layer ${layer}`).toBe(1);
+  it('valid packets at aligned offsets take the fast path (encap: every family, backend and layer)', () => {
+    for (const backend of ['vxlan', 'ipip'] as const) {
+      for (const underlay of [4, 6] as const) {
+        const tx = engineOf(1, underlay, backend);
+        for (const family of [4, 6] as const) {
+          for (const proto of [6, 17, 1] as const) {
+            const inner = buildInner({ family, proto, src: 1, dst: 2, srcHost: 3, dstHost: 4, payload: new Uint8Array(100).fill(1), tos: 1, ttl: 9, df: true, sport: 1, dport: 2 });
+            for (const layer of [EncapLayer.Ethernet, EncapLayer.Ip, EncapLayer.Payload]) {
+              const { buf, off } = place(inner, 0);
+              const before = tx.fastPathHits;
+              expect(tx.encap(buf, off, inner.length, layer)).toBe(0);
+              expect(tx.fastPathHits - before, `${backend} v${underlay} inner v${family} proto ${proto} layer ${layer}`).toBe(1);
+            }
+          }
+        }
       }
     }
   });
