@@ -1035,15 +1035,16 @@ export class Engine {
   /**
    * Decapsulate a VXLAN payload as a UDP socket delivers it (the kernel has checked IP, UDP length, port
    * and checksum): buf[off, off+len) starts at the VXLAN header; the sender's address is
-   * srcAddr[srcOff, srcOff+4) for IPv4 or +16 for IPv6.
+   * srcAddr[srcOff, srcOff+4) for IPv4 or +16 for IPv6. `outerEcn` is the outer header's ECN field as
+   * the socket reports it (IP_RECVTOS / IPV6_RECVTCLASS), for RFC 6040 decap; 0 (Not-ECT) when unknown.
    */
-  decapVxlanPayload(buf: Uint8Array, off: number, len: number, family: 4 | 6, srcAddr: Uint8Array, srcOff: number): number {
+  decapVxlanPayload(buf: Uint8Array, off: number, len: number, family: 4 | 6, srcAddr: Uint8Array, srcOff: number, outerEcn = 0): number {
     const sender = family === 4 ? this.fdb.peerByUnderlay4(readU32(srcAddr, srcOff)) : this.fdb.peerByUnderlay6(srcAddr, srcOff);
     if (sender >= 0 && this.fastPaths && this.fastDecap && this.isVxlan) {
       const base = buf === this.viewOf ? this.viewBase : this.setViews(buf);
-      if (this.vxlanFast(buf, off, off + len, base + off, sender, 0) === 0) return 0;
+      if (this.vxlanFast(buf, off, off + len, base + off, sender, outerEcn) === 0) return 0;
     }
-    return this.decapVxlanAt(buf, off, off + len, sender, 0);
+    return this.decapVxlanAt(buf, off, off + len, sender, outerEcn);
   }
 
   /**
