@@ -30,7 +30,7 @@ export function renderHotpathSvg(r: ChartInput): string {
   const plotW = 560;
   const left = labelW + 10;
   const rowH = 30;
-  const top = 58;
+  const top = 74;
   const height = top + r.rows.length * rowH + 40;
   const width = left + plotW + 110;
   const all = r.rows.flatMap((x) => [x.vtepOps, x.baselineOps, x.target ?? x.vtepOps]).filter((v) => v > 0);
@@ -42,7 +42,7 @@ export function renderHotpathSvg(r: ChartInput): string {
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   out.push(`<text x="10" y="18" font-size="14" font-weight="bold">vtep hot path: packets (or lookups) per second, log scale</text>`);
   out.push(
-    `<text x="10" y="36" fill="#555">${esc(`${r.date} · node ${r.node} · ${r.cpus ?? '?'}${r.quick ? ' · --quick' : ''} · first row: machine calibration (plain 50-byte write loop vs allocating)`)}</text>`,
+    `<text x="10" y="34" fill="#555">${esc(`${r.date} · node ${r.node} · ${r.cpus ?? '?'}${r.quick ? ' · --quick' : ''} · first row: machine calibration (plain 50-byte header write loop vs allocating)`)}</text>`,
   );
   // decade grid
   for (let d = lo; d <= hi; d *= 10) {
@@ -68,9 +68,7 @@ export function renderHotpathSvg(r: ChartInput): string {
       out.push(`<line x1="${tx}" y1="${y + 1}" x2="${tx}" y2="${y + 26}" stroke="#e53e3e" stroke-width="2"/>`);
     }
   });
-  const ly = height - 30 + 4;
-  out.push(`<rect x="${left}" y="${ly - 44}" width="0" height="0"/>`);
-  out.push(`<g transform="translate(${left + plotW - 330},${top - 22})">`);
+  out.push(`<g transform="translate(${left},${top - 28})">`);
   out.push(`<rect x="0" y="0" width="10" height="10" fill="#2b6cb0"/><text x="14" y="9">vtep (in place)</text>`);
   out.push(`<rect x="110" y="0" width="10" height="10" fill="#a0aec0"/><text x="124" y="9">allocating baseline</text>`);
   out.push(`<line x1="245" y1="0" x2="245" y2="10" stroke="#e53e3e" stroke-width="2"/><text x="251" y="9">target</text>`);
