@@ -11,6 +11,9 @@
 //   addrs    Uint8Array, 16 bytes per message: an IPv6 address, IPv4 as v4-mapped ::ffff:a.b.c.d
 //            (the IPv4 address is always in bytes 12..15). May be null where not needed.
 //   ports    Uint16Array or Int32Array, one per message (host order). May be null.
+//   tos      Uint8Array, one byte per message (reads only, optional): the outer IPv4 TOS / IPv6 traffic
+//            class from the IP_TOS / IPV6_TCLASS control message, 0 when the datagram carried none
+//            (the socket needs IP_RECVTOS / IPV6_RECVTCLASS set, see constants). May be null/absent.
 //
 // Reads fill messages [0, n) and return n. Writes take messages [first, end) and return how many
 // went, counting from `first`; 0 means the kernel would block (EAGAIN). An error on the very first
@@ -571,12 +574,18 @@ Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
   return Int(env, v);
 }
 
+// Control buffer per received message: room for IP_TOS (1 byte) or IPV6_TCLASS (int) with space to
+// spare (a second option enabled elsewhere on the fd is then not MSG_CTRUNC'd away).
+constexpr size_t kCtlSpace = 2 * CMSG_SPACE(sizeof(int)) + CMSG_SPACE(16);
+
 // Per-thread scratch for recvmmsg/sendmmsg headers: no allocation per call.
 struct MmsgScratch {
   struct mmsghdr msgs[kMaxBatch];
   struct iovec iov[kMaxBatch];
   struct sockaddr_in6 names[kMaxBatch];  // large enough for sockaddr_in too
+  alignas(struct cmsghdr) uint8_t control[kMaxBatch][kCtlSpace];  // one per message (recvBatch with tos)
 };
+static_assert(kCtlSpace % alignof(struct cmsghdr) == 0, "control buffers stay cmsghdr-aligned");
 
 MmsgScratch* Scratch() {
   static thread_local MmsgScratch* s = nullptr;
@@ -603,9 +612,28 @@ void StoreAddr(const struct sockaddr_in6* name, uint8_t* out16, const Ports& por
   }
 }
 
-// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN) → n | -errno
+// The outer TOS / traffic class of one received message: IP_TOS (1 byte; also an IPv4 datagram on a
+// dual-stack IPv6 socket with IP_RECVTOS) or IPV6_TCLASS (an int). 0 when neither is there.
+uint8_t TosOf(struct msghdr* h) {
+  if (h->msg_control == nullptr) return 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1)) {
+      return *CMSG_DATA(c);
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      return static_cast<uint8_t>(v & 0xff);
+    }
+  }
+  return 0;
+}
+
+// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null]) → n | -errno
 // recvmmsg with MSG_DONTWAIT | MSG_TRUNC: lengths[i] is the datagram's real length (> capacity when
-// truncated). Works on UDP and raw sockets (ports are 0 for raw).
+// truncated). Works on UDP and raw sockets (ports are 0 for raw). With `tos` (Uint8Array, one byte per
+// message) each message gets its own control buffer and tos[i] is its outer TOS / traffic class (0
+// when the kernel attached none: IP_RECVTOS / IPV6_RECVTCLASS not set on the socket).
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, maxN;
@@ -623,6 +651,11 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
       !GetInt(env, info[7], &maxN, "maxN must be a number")) {
     return env.Null();
   }
+  Typed<uint8_t> tos;  // an empty array may have no data pointer: wantTos says whether one was given
+  bool wantTos = info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined();
+  if (wantTos && !GetTyped(env, info[8], napi_uint8_array, &tos, "tos must be a Uint8Array or null")) {
+    return env.Null();
+  }
   if (maxN < 0) return Int(env, -EINVAL);
   int n = Clamp(maxN, kMaxBatch);
   n = Clamp(n, offsets.len);
@@ -630,6 +663,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   if (cap.per.data) n = Clamp(n, cap.per.len);
   if (addrs.data) n = Clamp(n, addrs.len / 16);
   if (ports.present()) n = Clamp(n, ports.len);
+  if (wantTos) n = Clamp(n, tos.len);
   if (n == 0) return Int(env, 0);
   if (!SlotsInPool(pool, offsets, cap, 0, n)) return Int(env, -EINVAL);
   MmsgScratch* s = Scratch();
@@ -641,8 +675,8 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     h->msg_namelen = sizeof s->names[i];
     h->msg_iov = &s->iov[i];
     h->msg_iovlen = 1;
-    h->msg_control = nullptr;
-    h->msg_controllen = 0;
+    h->msg_control = wantTos ? s->control[i] : nullptr;  // the kernel shrinks msg_controllen: reset each call
+    h->msg_controllen = wantTos ? kCtlSpace : 0;
     h->msg_flags = 0;
     s->msgs[i].msg_len = 0;
   }
@@ -654,6 +688,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   for (int i = 0; i < r; i++) {
     lengths.data[i] = static_cast<int32_t>(s->msgs[i].msg_len);
     StoreAddr(&s->names[i], addrs.data ? addrs.data + 16 * i : nullptr, ports, i);
+    if (wantTos) tos.data[i] = TosOf(&s->msgs[i].msg_hdr);
   }
   return Int(env, r);
 }
@@ -958,11 +993,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetInt(env, c, "IP_PMTUDISC_DONT", IP_PMTUDISC_DONT);
   SetInt(env, c, "IP_PMTUDISC_DO", IP_PMTUDISC_DO);
   SetInt(env, c, "IP_TOS", IP_TOS);
+  SetInt(env, c, "IP_RECVTOS", IP_RECVTOS);
   SetInt(env, c, "IP_TTL", IP_TTL);
   SetInt(env, c, "IPV6_MTU_DISCOVER", IPV6_MTU_DISCOVER);
   SetInt(env, c, "IPV6_PMTUDISC_DONT", IPV6_PMTUDISC_DONT);
   SetInt(env, c, "IPV6_UNICAST_HOPS", IPV6_UNICAST_HOPS);
   SetInt(env, c, "IPV6_TCLASS", IPV6_TCLASS);
+  SetInt(env, c, "IPV6_RECVTCLASS", IPV6_RECVTCLASS);
 #ifdef UDP_SEGMENT
   SetInt(env, c, "UDP_SEGMENT", UDP_SEGMENT);
 #endif

@@ -24,13 +24,16 @@ const { EBADF, EINVAL } = osConstants.errno;
 /** Open one channel's socket. Throws / rejects VtepError ('IO', 'PERMISSION', 'NATIVE'). */
 export async function openChannel(c: ChannelPlan, readCapacity: number, io: IoMode): Promise<DatagramBatchIo> {
   if (c.kind === 'udp') {
-    const opts = { family: c.family, address: c.address, port: c.port, readCapacity, pmtuDiscovery: c.df };
-    if (io === 'node') return NodeUdpSocket.open(opts); // dgram: the kernel's defaults for TTL, TOS, checksums
+    // recvTos: the outer ECN field for RFC 6040 decapsulation (a UDP socket never sees the outer header)
+    const opts = { family: c.family, address: c.address, port: c.port, readCapacity, pmtuDiscovery: c.df, recvTos: true };
+    // dgram: the kernel's defaults for TTL, TOS, checksums; no received TOS (decap sees outer Not-ECT)
+    if (io === 'node') return NodeUdpSocket.open(opts);
     const s = NativeUdpSocket.open(opts);
     return withOptions(s, s.fd, c);
   }
   if (io === 'node') return NodeRawSocket.open(c, readCapacity);
-  const s = NativeRawSocket.open({ family: c.family, protocol: c.protocol, readCapacity });
+  // IPv6 raw sockets strip the outer header: ask for its traffic class (IPv4 receives carry the header)
+  const s = NativeRawSocket.open({ family: c.family, protocol: c.protocol, readCapacity, recvTos: c.family === 6 });
   return withOptions(s, s.fd, c);
 }
 
@@ -77,7 +80,8 @@ interface RawSocketLike {
 /**
  * The `raw-socket` package behind the datagram batch shape (like NodeUdpSocket: a queue filled by
  * 'message' events, copied into the slots by recvBatch; sends copied out). IPv4 receives carry the
- * outer IPv4 header, as with the addon.
+ * outer IPv4 header, as with the addon. No control messages: recvBatch's `tos` gets 0 (an IPv6 outer
+ * traffic class is lost here).
  */
 export class NodeRawSocket implements DatagramBatchIo {
   readonly kind = 'raw' as const;
@@ -154,9 +158,11 @@ export class NodeRawSocket implements DatagramBatchIo {
     });
   }
 
-  recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number): number {
+  recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number,
+    tos: Uint8Array | null = null): number {
     if (this.closed) return -EBADF;
-    const n = Math.min(max, this.queue.length, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
+    const n = Math.min(max, this.queue.length, offsets.length, lengths.length, addrs.length >>> 4, ports.length,
+      tos === null ? max : tos.length);
     const cap = this.readCapacity;
     for (let i = 0; i < n; i++) {
       const off = offsets[i]!;
@@ -166,6 +172,7 @@ export class NodeRawSocket implements DatagramBatchIo {
       lengths[i] = m.buf.length;
       addrs.set(m.addr, 16 * i);
       ports[i] = 0;
+      if (tos !== null) tos[i] = 0;
     }
     return n;
   }

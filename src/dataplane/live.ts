@@ -44,9 +44,11 @@
  *   3. the outputs are queued per underlay socket (VXLAN: one; IPIP: by inner family) with the peer's
  *      underlay address, then sent with one sendBatch (sendmmsg) per socket
  * Underlay → TUN (peer packets in):
- *   1. socket readable: recvBatch (recvmmsg) into that socket's region
- *   2. per datagram: strict decap (VXLAN payload from a UDP socket; a whole IPv4 packet from an IPv4 raw
- *      socket; an IPv6 raw socket's payload gets its IPv6 header rebuilt in the headroom first)
+ *   1. socket readable: recvBatch (recvmmsg) into that socket's region, with each datagram's outer
+ *      TOS / traffic class (IP_TOS / IPV6_TCLASS control message) where the socket strips the outer header
+ *   2. per datagram: strict decap (VXLAN payload from a UDP socket, with the outer ECN bits from step 1;
+ *      a whole IPv4 packet from an IPv4 raw socket; an IPv6 raw socket's payload gets its IPv6 header
+ *      rebuilt in the headroom first, traffic class from step 1), RFC 6040 ECN decapsulation included
  *   3. the inner IP packets are written to the TUN straight from the receive slots (writeBatch)
  *
  * ## Back-pressure (no userspace queue to overflow)
@@ -211,6 +213,8 @@ export class LiveDataplane {
   private readonly rxLengths: Int32Array;
   private readonly rxAddrs: Uint8Array;
   private readonly rxPorts: Uint16Array;
+  /** Per channel: outer TOS / traffic class of each received datagram (0 where the io cannot tell). */
+  private readonly rxTos: Uint8Array[];
   private readonly local6: Uint8Array;
   private readonly icmpOffsets: Int32Array;
   /** The TUN write queue: decapped packets from one receive batch, or ICMP replies from one TUN batch. */
@@ -254,6 +258,9 @@ export class LiveDataplane {
     this.rxLengths = new Int32Array(b);
     this.rxAddrs = new Uint8Array(16 * b);
     this.rxPorts = new Uint16Array(b);
+    // one per channel: an io that cannot read TOS leaves its array at 0 (outer Not-ECT), never stale values
+    this.rxTos = [];
+    for (let c = 0; c < nc; c++) this.rxTos.push(new Uint8Array(b));
     this.twOff = new Int32Array(b);
     this.twLen = new Int32Array(b);
     this.txOff = [];
@@ -525,13 +532,14 @@ export class LiveDataplane {
     const offsets = this.rxOffsets[c]!;
     const lengths = this.rxLengths;
     const addrs = this.rxAddrs;
+    const tos = this.rxTos[c]!;
     const engine = this.engine;
     const fmt = ch.rx;
     const fam = ch.family;
     const addrSkip = fam === 4 ? 12 : 0;
     for (let round = 0; round < this.rounds; round++) {
       if (this.twFirst < this.twN) return;
-      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch);
+      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch, tos);
       if (n <= 0) {
         if (n < 0) this.countError(IoOp.SocketRecv, n);
         return;
@@ -550,11 +558,11 @@ export class LiveDataplane {
         }
         let rc: number;
         if (fmt === RxFormat.VxlanPayload) {
-          rc = engine.decapVxlanPayload(pool, off, len, fam, addrs, 16 * i + addrSkip);
+          rc = engine.decapVxlanPayload(pool, off, len, fam, addrs, 16 * i + addrSkip, tos[i]! & 3);
         } else if (fmt === RxFormat.Ip) {
           rc = engine.decapIp(pool, off, len);
         } else {
-          this.writeIpv6Header(pool, off - 40, len, ch.protocol ?? 4, addrs, 16 * i);
+          this.writeIpv6Header(pool, off - 40, len, ch.protocol ?? 4, tos[i]!, addrs, 16 * i);
           rc = engine.decapIp(pool, off - 40, len + 40);
         }
         if (rc !== 0) continue;
@@ -574,10 +582,13 @@ export class LiveDataplane {
     }
   }
 
-  /** The outer IPv6 header an IPv6 raw socket strips, rebuilt so that decapIp can check it whole. */
-  private writeIpv6Header(buf: Uint8Array, at: number, payloadLen: number, proto: number, src: Uint8Array, srcOff: number): void {
-    buf[at] = 0x60;
-    buf[at + 1] = 0;
+  /**
+   * The outer IPv6 header an IPv6 raw socket strips, rebuilt so that decapIp can check it whole (the
+   * traffic class as received, for RFC 6040; flow label 0, hop limit 64: decap reads neither).
+   */
+  private writeIpv6Header(buf: Uint8Array, at: number, payloadLen: number, proto: number, tclass: number, src: Uint8Array, srcOff: number): void {
+    buf[at] = 0x60 | (tclass >>> 4);
+    buf[at + 1] = (tclass & 0x0f) << 4;
     buf[at + 2] = 0;
     buf[at + 3] = 0;
     buf[at + 4] = payloadLen >>> 8;

@@ -19,6 +19,9 @@
  *   means the message was truncated (the kernel reported its real length).
  * - `addrs`: Uint8Array, 16 bytes per message: IPv6, or IPv4 as v4-mapped `::ffff:a.b.c.d` (the IPv4
  *   address is always bytes 12..15). `ports`: Uint16Array or Int32Array, host order.
+ * - `tos` (reads, optional): Uint8Array, 1 byte per message: the outer IPv4 TOS / IPv6 traffic class
+ *   from the IP_TOS / IPV6_TCLASS control message, 0 when there was none (enable it on the socket with
+ *   setsockoptInt IP_RECVTOS / IPV6_RECVTCLASS; an IPv6 socket receiving IPv4 needs IP_RECVTOS too).
  * - Reads fill messages `[0, n)` and return n (0 = nothing to read). Writes take `[first, end)` and
  *   return how many went counting from `first` (0 = would block: wait for POLL_WRITABLE); an error on
  *   message `first` itself returns -errno so the caller can count it and skip it.
@@ -55,11 +58,13 @@ export interface NativeConstants {
   readonly IP_PMTUDISC_DONT: number;
   readonly IP_PMTUDISC_DO: number;
   readonly IP_TOS: number;
+  readonly IP_RECVTOS: number;
   readonly IP_TTL: number;
   readonly IPV6_MTU_DISCOVER: number;
   readonly IPV6_PMTUDISC_DONT: number;
   readonly IPV6_UNICAST_HOPS: number;
   readonly IPV6_TCLASS: number;
+  readonly IPV6_RECVTCLASS: number;
   readonly UDP_SEGMENT?: number;
   readonly UDP_GRO?: number;
 }
@@ -101,9 +106,13 @@ export interface NativeAddon {
   sockLocalPort(fd: number): number;
   setsockoptInt(fd: number, level: number, name: number, value: number): number;
   getsockoptInt(fd: number, level: number, name: number): number;
-  /** recvmmsg(MSG_DONTWAIT|MSG_TRUNC) up to min(maxN, MAX_BATCH) → n. */
+  /**
+   * recvmmsg(MSG_DONTWAIT|MSG_TRUNC) up to min(maxN, MAX_BATCH) → n. With `tos`, each message gets a
+   * control buffer and tos[i] its outer TOS / traffic class (0 when the kernel attached none).
+   */
   recvBatch(fd: number, pool: NativePool, offsets: Int32Array, capacity: number | Int32Array,
-    lengths: Int32Array, addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, maxN: number): number;
+    lengths: Int32Array, addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, maxN: number,
+    tos?: Uint8Array | null): number;
   /** sendmmsg(MSG_DONTWAIT) of messages [first, end) (at most MAX_BATCH) → count sent from first. */
   sendBatch(fd: number, pool: NativePool, offsets: Int32Array, lengths: Int32Array,
     addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, first: number, end: number): number;

@@ -2,11 +2,14 @@
  * The underlay edge: UDP (VXLAN) and raw IP (IPIP) sockets read and written in batches.
  *
  * Batch shape:
- *   recvBatch(pool, offsets, lengths, addrs, ports, max): n
+ *   recvBatch(pool, offsets, lengths, addrs, ports, max, tos?): n
  *   sendBatch(pool, offsets, lengths, addrs, ports, end, first = 0): count sent from first
  * `addrs` holds 16 bytes per message: an IPv6 address, or IPv4 as v4-mapped ::ffff:a.b.c.d (the IPv4
- * address always in bytes 12..15, whatever the socket family). `ports` are host order. Hot-path
- * calls never throw: they return a count or -errno (0 = nothing to read / would block).
+ * address always in bytes 12..15, whatever the socket family). `ports` are host order. `tos` (optional,
+ * one byte per datagram) gets each datagram's outer IPv4 TOS / IPv6 traffic class — the outer ECN field
+ * is its low 2 bits (RFC 6040 decapsulation needs it; a UDP socket never sees the outer header) — when
+ * the socket was opened with `recvTos`, else 0. Hot-path calls never throw: they return a count or
+ * -errno (0 = nothing to read / would block).
  *
  * Two implementations behind the same shape:
  * - NativeUdpSocket / NativeRawSocket: recvmmsg/sendmmsg through the addon, no per-packet allocation.
@@ -31,11 +34,12 @@ export interface DatagramBatchIo {
   readonly readCapacity: number;
   /**
    * Receive up to `max` datagrams: payload at `offsets[i]`, real length in `lengths[i]` (> readCapacity
-   * means truncated), source address at `addrs[16 i]`, source port in `ports[i]` (0 for raw sockets).
-   * Returns n >= 0 or -errno.
+   * means truncated), source address at `addrs[16 i]`, source port in `ports[i]` (0 for raw sockets),
+   * and, when `tos` is given, the outer TOS / traffic class in `tos[i]` (0 when unknown: the socket was
+   * not opened with `recvTos`, or the implementation cannot see it, as node:dgram). Returns n >= 0 or -errno.
    */
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number): number;
+    ports: Uint16Array, max: number, tos?: Uint8Array | null): number;
   /**
    * Send datagrams `[first, end)` to `addrs[16 i]`:`ports[i]`. Returns how many went from `first`
    * (0: would block, watch for POLL_WRITABLE), or -errno when datagram `first` itself failed.
@@ -69,6 +73,12 @@ export interface UdpOpenOptions {
   v6only?: boolean;
   /** Path MTU discovery on sent datagrams (DF set on IPv4). Defaults to false: DF clear, as the kernel's VXLAN. */
   pmtuDiscovery?: boolean;
+  /**
+   * Report each datagram's outer TOS / traffic class in recvBatch's `tos` (IP_RECVTOS; IPV6_RECVTCLASS on
+   * IPv6, plus IP_RECVTOS when the socket also takes IPv4). Native sockets only: node:dgram has no way to
+   * read it and reports 0. Defaults to false.
+   */
+  recvTos?: boolean;
 }
 
 const DEFAULT_BUF = 4 << 20;
@@ -116,6 +126,7 @@ export class NativeUdpSocket implements DatagramBatchIo {
     } else if (!opts.pmtuDiscovery) {
       r = addon.setsockoptInt(fd, c.IPPROTO_IPV6, c.IPV6_MTU_DISCOVER, c.IPV6_PMTUDISC_DONT);
     }
+    if (r >= 0 && opts.recvTos) r = enableRecvTos(addon, fd, opts.family, opts.family === 6 && opts.v6only === false);
     const port = addon.sockLocalPort(fd);
     if (r < 0 || port < 0) {
       addon.closeFd(fd);
@@ -129,8 +140,8 @@ export class NativeUdpSocket implements DatagramBatchIo {
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number): number {
-    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max);
+    ports: Uint16Array, max: number, tos: Uint8Array | null = null): number {
+    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos);
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
@@ -173,6 +184,12 @@ export interface RawOpenOptions {
   rcvbuf?: number;
   /** Defaults to 4 MiB. */
   sndbuf?: number;
+  /**
+   * Report each packet's outer TOS / traffic class in recvBatch's `tos`. Useful on IPv6, whose raw
+   * sockets strip the outer header (IPV6_RECVTCLASS); IPv4 receives carry it in the header already
+   * (IP_RECVTOS). Defaults to false.
+   */
+  recvTos?: boolean;
 }
 
 /**
@@ -204,6 +221,11 @@ export class NativeRawSocket implements DatagramBatchIo {
     checkCapacity(what, opts.readCapacity);
     const fd = addon.rawOpen(opts.family, opts.protocol, opts.rcvbuf ?? DEFAULT_BUF, opts.sndbuf ?? DEFAULT_BUF);
     if (fd < 0) throw ioError(`${what}: open failed`, fd);
+    const r = opts.recvTos ? enableRecvTos(addon, fd, opts.family, false) : 0;
+    if (r < 0) {
+      addon.closeFd(fd);
+      throw ioError(`${what}: socket setup failed`, r);
+    }
     return new NativeRawSocket(addon, fd, opts, what);
   }
 
@@ -212,8 +234,8 @@ export class NativeRawSocket implements DatagramBatchIo {
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number): number {
-    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max);
+    ports: Uint16Array, max: number, tos: Uint8Array | null = null): number {
+    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos);
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
@@ -256,6 +278,8 @@ export interface NodeUdpOptions extends UdpOpenOptions {
  * node:dgram fallback with the same batch shape. Each datagram arrives as its own Buffer (Node
  * allocates it); recvBatch copies it into the caller's slot. Sends copy the slot out, because dgram
  * may send after sendBatch returns. pmtuDiscovery is not settable here (Node's default applies).
+ * The outer TOS / traffic class is not available (dgram passes no control messages): recvBatch's
+ * `tos` gets 0 for every datagram, whatever `recvTos` says, so RFC 6040 decapsulation sees Not-ECT.
  */
 export class NodeUdpSocket implements DatagramBatchIo {
   readonly kind = 'node' as const;
@@ -358,8 +382,9 @@ export class NodeUdpSocket implements DatagramBatchIo {
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number): number {
+    ports: Uint16Array, max: number, tos: Uint8Array | null = null): number {
     let n = Math.min(max, this.count, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
+    if (tos !== null && tos.length < n) n = tos.length;
     if (n < 0) n = 0;
     const cap = this.readCapacity;
     for (let i = 0; i < n; i++) {
@@ -371,6 +396,7 @@ export class NodeUdpSocket implements DatagramBatchIo {
       lengths[i] = msg.length;
       addrs.set(this.queueAddrs.subarray(16 * slot, 16 * slot + 16), 16 * i);
       ports[i] = this.queuePorts[slot]!;
+      if (tos !== null) tos[i] = 0; // dgram gives no TOS
       this.queue[slot] = null;
       this.head = (slot + 1) % this.queueLimit;
       this.count--;
@@ -438,6 +464,20 @@ export async function openUdp(opts: NodeUdpOptions & { io?: UdpIoKind }): Promis
 /** True when the native UDP path can be used here. */
 export function nativeUdpAvailable(): boolean {
   return native !== null;
+}
+
+/**
+ * Ask the kernel for the outer TOS / traffic class of every received datagram (a control message that
+ * recvBatch turns into `tos[i]`). `alsoV4`: an IPv6 socket that also receives IPv4 (v4-mapped) needs
+ * IP_RECVTOS as well. Returns 0 or -errno.
+ */
+function enableRecvTos(addon: NativeAddon, fd: number, family: 4 | 6, alsoV4: boolean): number {
+  const c = addon.constants;
+  if (family === 4 || alsoV4) {
+    const r = addon.setsockoptInt(fd, c.IPPROTO_IP, c.IP_RECVTOS, 1);
+    if (r < 0 || family === 4) return r;
+  }
+  return addon.setsockoptInt(fd, c.IPPROTO_IPV6, c.IPV6_RECVTCLASS, 1);
 }
 
 function checkCapacity(what: string, cap: number): void {

@@ -81,6 +81,11 @@ describe.skipIf(native === null)('native addon argument contract', () => {
     expect(n.tunWriteBatch(-1, pool, offs, Int32Array.of(10, 10), 1, 1)).toBe(0); // empty range
     expect(n.tunWriteBatch(-1, pool, offs, Int32Array.of(10, 10), 2, 1)).toBe(-EINVAL); // first > end
     expect(n.recvBatch(-1, pool, offs, 100, lengths, null, null, 0)).toBe(0);
+    // the optional tos array bounds the batch too: an empty one means nothing to read, no system call
+    expect(n.recvBatch(-1, pool, offsets, 100, lengths, null, null, 2, new Uint8Array(0))).toBe(0);
+    expect(n.recvBatch(-1, pool, offsets, 100, lengths, null, null, 2, new Uint8Array(2))).toBe(-EBADF);
+    expect(n.recvBatch(-1, pool, offsets, 100, lengths, null, null, 2, null)).toBe(-EBADF);
+    expect(n.recvBatch(-1, pool, offsets, 100, lengths, null, null, 2, undefined)).toBe(-EBADF);
   });
 
   it('returns -EBADF for a closed descriptor', () => {
@@ -100,6 +105,8 @@ describe.skipIf(native === null)('native addon argument contract', () => {
       .toThrow(TypeError);
     expect(() => n.recvBatch(-1, pool, offsets, 100, lengths, null, new Uint8Array(2) as unknown as Uint16Array, 2))
       .toThrow(TypeError);
+    expect(() => n.recvBatch(-1, pool, offsets, 100, lengths, null, null, 2, new Int8Array(2) as unknown as Uint8Array))
+      .toThrow(TypeError);
     expect(() => n.pollStart(0, 1, 'cb' as unknown as () => void)).toThrow(TypeError);
   });
 
@@ -108,6 +115,13 @@ describe.skipIf(native === null)('native addon argument contract', () => {
     expect(n.udpOpen(4, 'not-an-address', 0, 0, 0, 0)).toBe(-EINVAL);
     expect(n.udpOpen(5 as 4, '0.0.0.0', 0, 0, 0, 0)).toBe(-EINVAL);
     expect(n.udpOpen(4, '0.0.0.0', 70000, 0, 0, 0)).toBe(-EINVAL);
+  });
+
+  it('exports the socket options that turn on received TOS / traffic class', () => {
+    if (process.platform !== 'linux') return;
+    // Linux values (include/uapi/linux/in.h, in6.h)
+    expect(n.constants.IP_RECVTOS).toBe(13);
+    expect(n.constants.IPV6_RECVTCLASS).toBe(66);
   });
 
   it('names errno values', () => {

@@ -7,6 +7,9 @@
 //    10.244.9.0 gives an echo reply back out; EBUSY / EINVAL at open.
 // 2. recvBatch/sendBatch: 1000 datagrams on 127.0.0.1 and ::1, contents and sources checked, for
 //    native→native and the dgram fallback on either end; EADDRINUSE.
+// 2b. received TOS / traffic class: datagrams sent by python3 with IP_TOS / IPV6_TCLASS set arrive
+//    with that byte in recvBatch's `tos` (v4, v6, v4 on a dual-stack socket, IPv6 raw socket), one
+//    batch holding different values; 0 without recvTos and from the dgram fallback.
 // 3. poll lifecycle: fires on data, stop lets the process exit, an active poll keeps it alive,
 //    unref, process.exit and worker termination with an open poll, exceptions in the callback.
 // 4. recvmmsg vs dgram receive rate (bounded, ~1 s each), printed.
@@ -335,6 +338,71 @@ a.close();
     expect([...p.subarray(32, 40)]).toEqual([10, 244, 1, 2, 10, 244, 2, 3]);
     expect(o.src).toBe('00000000000000000000ffff7f000001');
     expect(o.srcPort).toBe(0);
+  });
+
+  it('received TOS / traffic class: each datagram of a batch reports the byte it was sent with (v4, v6, dual-stack, raw v6)', async () => {
+    const o = expectOk(await runInNs(`
+const { NativeRawSocket } = await import('${REPO}src/io/udp.ts');
+const TOS = [0x00, 0x01, 0x02, 0x03, 0xb9, 0xfe];
+// python3 sends one datagram per TOS value, each from a socket with IP_TOS / IPV6_TCLASS set
+const PY = [
+  'import socket, sys',
+  'kind, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])',
+  'for t in map(int, sys.argv[4:]):',
+  '    if kind == "4":',
+  '        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, t)',
+  '    else:',
+  '        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW if kind == "6raw" else socket.SOCK_DGRAM, 4 if kind == "6raw" else 0)',
+  '        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, t)',
+  '    s.sendto(b"tos=%d" % t, (dst, port)); s.close()',
+].join('\\n');
+const send = (kind, dst, port) => execFileSync('python3', ['-c', PY, kind, dst, String(port), ...TOS.map(String)]);
+const N = 16, SLOT = 256;
+const pool = Buffer.alloc(SLOT * N), off = new Int32Array(N).map((_, i) => i * SLOT), len = new Int32Array(N);
+const addr = new Uint8Array(16 * N), port = new Uint16Array(N), tos = new Uint8Array(N);
+/** Everything queued on s, as [payload, tos, source]; the largest batch. tos prefilled so a value left unwritten shows. */
+const drain = async (s, want) => {
+  const got = []; let maxBatch = 0;
+  const deadline = Date.now() + 3000;
+  while (got.length < want && Date.now() < deadline) {
+    tos.fill(0xee);
+    const n = s.recvBatch(pool, off, len, addr, port, N, tos);
+    if (n < 0) return { error: n };
+    if (n === 0) { await new Promise((r) => setTimeout(r, 10)); continue; }
+    maxBatch = Math.max(maxBatch, n);
+    for (let i = 0; i < n; i++) got.push([pool.toString('latin1', off[i], off[i] + len[i]), tos[i], hex(addr.subarray(16 * i, 16 * i + 16))]);
+  }
+  return { got, maxBatch };
+};
+const udp = (family, address, extra = {}) => NativeUdpSocket.open({ family, address, port: 0, readCapacity: SLOT, ...extra });
+const out = {};
+let s = udp(4, '127.0.0.1', { recvTos: true }); send('4', '127.0.0.1', s.port); out.v4 = await drain(s, TOS.length); s.close();
+s = udp(6, '::1', { recvTos: true }); send('6', '::1', s.port); out.v6 = await drain(s, TOS.length); s.close();
+s = udp(6, '::', { recvTos: true, v6only: false });
+send('4', '127.0.0.1', s.port); send('6', '::1', s.port); out.dual = await drain(s, 2 * TOS.length); s.close();
+s = udp(4, '127.0.0.1'); send('4', '127.0.0.1', s.port); out.off = await drain(s, TOS.length); s.close();
+s = await NodeUdpSocket.open({ family: 4, address: '127.0.0.1', port: 0, readCapacity: SLOT, recvTos: true });
+send('4', '127.0.0.1', s.port); out.node = await drain(s, TOS.length); s.close();
+s = NativeRawSocket.open({ family: 6, protocol: 4, readCapacity: SLOT, recvTos: true });
+send('6raw', '::1', 0); out.raw6 = await drain(s, TOS.length); s.close();
+out.TOS = TOS;
+done(out);
+`));
+    const TOS: number[] = o.TOS;
+    const v4lo = '00000000000000000000ffff7f000001';
+    const v6lo = '00000000000000000000000000000001';
+    const strip = (r: { got: [string, number, string][] }) => r.got.map(([p, t]) => [p, t]);
+    expect(o.v4.got).toEqual(TOS.map((t) => [`tos=${t}`, t, v4lo]));
+    expect(o.v4.maxBatch).toBeGreaterThan(1); // several messages, each with its own control buffer
+    expect(o.v6.got).toEqual(TOS.map((t) => [`tos=${t}`, t, v6lo]));
+    expect(o.v6.maxBatch).toBeGreaterThan(1);
+    // dual-stack: IPv4 datagrams (v4-mapped source) report IP_TOS, IPv6 ones IPV6_TCLASS
+    expect(o.dual.got).toEqual([...TOS.map((t) => [`tos=${t}`, t, v4lo]), ...TOS.map((t) => [`tos=${t}`, t, v6lo])]);
+    expect(o.raw6.got).toEqual(TOS.map((t) => [`tos=${t}`, t, v6lo]));
+    // without recvTos the kernel attaches nothing: 0, written (not the 0xee left from before)
+    expect(strip(o.off)).toEqual(TOS.map((t) => [`tos=${t}`, 0]));
+    // node:dgram cannot see the TOS: always 0
+    expect(strip(o.node)).toEqual(TOS.map((t) => [`tos=${t}`, 0]));
   });
 
   const pollChild = (mode: string) => `
