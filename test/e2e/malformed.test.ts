@@ -256,12 +256,9 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
     expect(resultOf(echo), 'pod2 → pod1 echoes while malformed frames arrive').toMatchObject({ sent: 200, received: 200 });
   }, 60_000);
 
-  // FAILS against vtep run as of 9c16424 (VXLAN only; IPIP over IPv4 gets the whole outer header):
-  // the live VXLAN path loses the outer ECN field. src/dataplane/live.ts decapsulates UDP payloads with
-  // engine.decapVxlanPayload(), which calls decapVxlanAt(…, outerEcn = 0), and the UDP socket does not
-  // ask for the outer TOS / traffic class (IP_RECVTOS / IPV6_RECVTCLASS cmsg). So outer CE over a Not-ECT
-  // inner packet is delivered instead of dropped (outer-ce-inner-not-ect is never counted), and outer CE
-  // over ECT(0) is delivered unmarked (congestion signal lost). The kernel reference below does both.
+  // RFC 6040 on the live VXLAN path: the UDP socket reports the outer TOS / traffic class
+  // (IP_RECVTOS / IPV6_RECVTCLASS) and vtep passes its ECN bits to the engine's decap; the kernel
+  // reference below does the same.
   it('outer ECN CE: a Not-ECT inner packet is dropped (outer-ce-inner-not-ect), an ECT(0) one arrives marked CE', async () => {
     const { delivered, drops } = await sendAndCollect(t, n1, ECN_BATCHES);
     expect({ drops, delivered: ecnOutcome(delivered) }, diag(t))
