@@ -23,14 +23,18 @@
  *
  * Fast paths (bench/hotpath.ts measures them against an allocating baseline):
  *  - headers are read through a DataView over the buffer's ArrayBuffer (big-endian 16/32-bit loads at any
- *    alignment) instead of byte by byte, and 20-byte IPv4 header checksums are summed from those words;
- *  - VXLAN over IPv4 writes its 64 header bytes as 16 little-endian 32-bit stores from a per-peer template
- *    (outer Ethernet, IPv4 addresses, UDP port, VXLAN, inner Ethernet) when the inner packet is 4-byte
- *    aligned, with both checksums from per-peer partial sums (nothing is read back);
- *  - decap of VXLAN over IPv4 checks every layer of an IPv4-in-VXLAN packet from words, in one pass.
+ *    alignment) instead of byte by byte into view objects; 20-byte IPv4 header checksums, the flow hash and
+ *    the IPv6 pseudo-header sums come from those words;
+ *  - encap writes its headers (64 bytes for VXLAN over IPv4, 84 over IPv6, 34 / 54 for IPIP) as 32-bit
+ *    stores from a per-peer template (outer Ethernet, addresses, UDP port, VXLAN, inner Ethernet) with the
+ *    per-packet fields put in, when the inner packet is 4-byte aligned in its ArrayBuffer (slot pools are);
+ *    the outer checksums come from per-peer partial sums (nothing written is read back);
+ *  - decap checks every layer of a packet without IP options / IPv6 extension headers from words, in one
+ *    pass (IPv4/IPv6 underlay, VXLAN or IPIP, IPv4/IPv6 inner).
  * A fast path only ever accepts what the general path accepts and writes the same bytes; when anything is
- * unusual (IP options, fragments, a VLAN tag, an error of any kind, outer CE) it declines without a trace and
- * the general path — built on the src/packet codecs, the reference — decides and counts the drop.
+ * unusual (IP options, extension headers, fragments, a VLAN tag, an error of any kind, outer CE on a
+ * packet to mark) it declines without a trace and the general path — built on the src/packet codecs, the
+ * reference — decides and counts the drop. Per-peer data sits in typed arrays (no Peer object is touched).
  * `fastPaths = false` turns them off (tests compare the two paths on the same packets).
  */
 import { sumBE, foldSum, pseudoSum4, pseudoSum6 } from '../packet/checksum.ts';
