@@ -221,7 +221,7 @@ describe('fast paths agree with the general path', () => {
                   const src = Buffer.alloc(16);
                   if (underlay === 4) src.set([198, 51, 100, k + 2]);
                   else src.set([0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, k + 2]);
-                  lockstep(fast, slow, buf, (e, b) => e.decapVxlanPayload(b, off, pkt.length, underlay, src, 0), pooled);
+                  lockstep(fast, slow, buf, (e, b) => e.decapVxlanPayload(b, off, pkt.length, underlay, src, 0, outerEcn), pooled);
                 }
               },
             ),
