@@ -7,6 +7,7 @@
  *                                                 → (IPIP, protocol 4 / 41) inner.ip.* | inner.ipv6.*
  *   → tcp.* | udp.* | icmp.* | icmpv6.* → payload (the remaining bytes, hex)
  */
+import { ipv6ToString } from '../packet/ipv6.ts';
 import { LINKTYPE_ETHERNET, locateL3, newL3Location } from '../io/linktype.ts';
 
 export interface Field {
@@ -22,30 +23,6 @@ const mac = (b: Uint8Array, o: number) => Array.from(b.subarray(o, o + 6), (x) =
 const u16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
 const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 const ip4 = (b: Uint8Array, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-
-/** RFC 5952 text: lower case, the longest run (≥ 2) of zero groups as `::`, leftmost on a tie. */
-export function ip6Text(b: Uint8Array, o: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(u16(b, o + i));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const t = g.map((x) => x.toString(16));
-  if (best < 0) return t.join(':');
-  return `${t.slice(0, best).join(':')}::${t.slice(best + bestLen).join(':')}`;
-}
 
 /** Every field name {@link dissect} can produce (for checking `--ignore` lists). */
 export const FIELD_NAMES: readonly string[] = (() => {
@@ -131,8 +108,8 @@ function dissectIp(b: Uint8Array, o: number, frameEnd: number, pfx: string, f: F
     f.add(L, 'plen', u16(b, o + 4));
     f.add(L, 'nxt', b[o + 6]!);
     f.add(L, 'hlim', b[o + 7]!);
-    f.add(L, 'src', ip6Text(b, o + 8));
-    f.add(L, 'dst', ip6Text(b, o + 24));
+    f.add(L, 'src', ipv6ToString(b, o + 8));
+    f.add(L, 'dst', ipv6ToString(b, o + 24));
     proto = b[o + 6]!;
     l4 = o + 40;
     end = Math.min(frameEnd, o + 40 + u16(b, o + 4));
