@@ -4,10 +4,10 @@
  *
  * Each parser returns the parsed value or a `string` reason that completes a sentence after the quoted
  * value, e.g. `has host bits set (did you mean 10.244.2.0/24?)`; config.ts prefixes file, key path and
- * value. Addresses are checked with ip-num's Validator, then formatted canonically here (dotted quad;
- * RFC 5952 lowercase compressed IPv6).
+ * value. Addresses are parsed by the strict grammar of src/fdb/text.ts, else checked with ip-num's Validator
+ * (loaded only then), and formatted canonically here (dotted quad; RFC 5952 lowercase compressed IPv6).
  */
-import { IPv4, IPv6, Validator } from 'ip-num';
+import { ipNum, parseIPv4Strict, parseIPv6Strict } from '../fdb/text.ts';
 
 export type Family = 4 | 6;
 
@@ -74,11 +74,23 @@ export function parseIP(text: string): ParsedIP | string {
   if (text.includes('/')) return 'is a CIDR; an address without a prefix is expected';
   if (text.includes(':')) {
     if (text.includes('%')) return 'has a zone index; a global address without %zone is expected';
+    // the strict grammar (src/fdb/text.ts) is a subset of ip-num's with the same values: ip-num (slow to load)
+    // only for the rest
+    const bytes = new Uint8Array(16);
+    if (parseIPv6Strict(text, bytes)) {
+      let value = 0n;
+      for (let k = 0; k < 16; k++) value = (value << 8n) | BigInt(bytes[k]!);
+      return { family: 6, value, text: formatIPv6(value) };
+    }
+    const { Validator, IPv6 } = ipNum();
     const [ok] = Validator.isValidIPv6String(text);
     if (!ok) return 'is not a valid IPv6 address';
     const value = new IPv6(text).getValue();
     return { family: 6, value, text: formatIPv6(value) };
   }
+  const strict = parseIPv4Strict(text);
+  if (strict >= 0) return { family: 4, value: BigInt(strict), text: formatIPv4(BigInt(strict)) };
+  const { Validator, IPv4 } = ipNum();
   const [ok] = Validator.isValidIPv4String(text);
   if (!ok) return 'is not a valid IPv4 or IPv6 address';
   const value = new IPv4(text).getValue();

@@ -12,7 +12,18 @@
  * ip-num with the same value, so tier 1 is only a shortcut, never a different grammar.
  * ip-num costs ~4–30 µs per call (BigInt inside), which is why it is not tier 1.
  */
-import { IPv4, IPv6, IPv4CidrRange, IPv6CidrRange, Validator } from 'ip-num';
+import { createRequire } from 'node:module';
+
+type IpNum = typeof import('ip-num');
+let ipNumModule: IpNum | undefined;
+
+/**
+ * ip-num, loaded on first use: requiring it costs ~0.1 s of CPU at startup, and tier 1 decides every address
+ * in the usual configs, so most runs (e.g. `vtep replay`) never need it.
+ */
+export function ipNum(): IpNum {
+  return (ipNumModule ??= createRequire(import.meta.url)('ip-num') as IpNum);
+}
 
 /** A parsed IPv4 prefix: network address (uint32, host bits as written) and length 0..32. */
 export interface Cidr4Text {
@@ -158,9 +169,9 @@ export class TextError extends Error {}
 export function parseIPv4(s: string): number {
   const v = parseIPv4Strict(s);
   if (v >= 0) return v;
-  const why = ipNumVerdict(() => Validator.isValidIPv4String(s));
+  const why = ipNumVerdict(() => ipNum().Validator.isValidIPv4String(s));
   if (why !== null) throw new TextError(why);
-  return Number(IPv4.fromString(s).getValue());
+  return Number(ipNum().IPv4.fromString(s).getValue());
 }
 
 /** IPv6 address text → 16 bytes. Zone indexes (`%eth0`) are refused. Throws TextError. */
@@ -168,9 +179,9 @@ export function parseIPv6(s: string): Uint8Array {
   const out = new Uint8Array(16);
   if (parseIPv6Strict(s, out)) return out;
   if (s.includes('%')) throw new TextError('zone index (%…) not supported');
-  const why = ipNumVerdict(() => Validator.isValidIPv6String(s));
+  const why = ipNumVerdict(() => ipNum().Validator.isValidIPv6String(s));
   if (why !== null) throw new TextError(why);
-  bigToBytes(new IPv6(s).getValue(), out);
+  bigToBytes(new (ipNum().IPv6)(s).getValue(), out);
   return out;
 }
 
@@ -182,10 +193,10 @@ export function parseCidr4(s: string): Cidr4Text {
     const len = addr >= 0 ? parsePrefixLenStrict(s, slash + 1, s.length, 32) : -1;
     if (len >= 0) return { addr, len };
   }
-  const why = ipNumVerdict(() => Validator.isValidIPv4CidrNotation(s));
+  const why = ipNumVerdict(() => ipNum().Validator.isValidIPv4CidrNotation(s));
   if (why !== null) throw new TextError(why);
-  const len = Number(IPv4CidrRange.fromCidr(s).getPrefix().getValue());
-  const addr = Number(IPv4.fromString(s.slice(0, slash)).getValue());
+  const len = Number(ipNum().IPv4CidrRange.fromCidr(s).getPrefix().getValue());
+  const addr = Number(ipNum().IPv4.fromString(s.slice(0, slash)).getValue());
   if (!(len >= 0 && len <= 32) || !(addr >= 0 && addr <= 0xffffffff)) throw new TextError('invalid');
   return { addr, len };
 }
@@ -199,10 +210,10 @@ export function parseCidr6(s: string): Cidr6Text {
     if (len >= 0) return { bytes, len };
   }
   if (s.includes('%')) throw new TextError('zone index (%…) not supported');
-  const why = ipNumVerdict(() => Validator.isValidIPv6CidrNotation(s));
+  const why = ipNumVerdict(() => ipNum().Validator.isValidIPv6CidrNotation(s));
   if (why !== null) throw new TextError(why);
-  const len = Number(IPv6CidrRange.fromCidr(s).getPrefix().getValue());
-  bigToBytes(new IPv6(s.slice(0, slash)).getValue(), bytes);
+  const len = Number(ipNum().IPv6CidrRange.fromCidr(s).getPrefix().getValue());
+  bigToBytes(new (ipNum().IPv6)(s.slice(0, slash)).getValue(), bytes);
   if (!(len >= 0 && len <= 128)) throw new TextError('invalid');
   return { bytes, len };
 }
