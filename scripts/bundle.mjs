@@ -2,7 +2,7 @@
 // its inputs changed. Why not tsx at run time: tsx compiles module by module with keepNames, and the hot
 // path measured 2–4× slower that way than as a bundle (same code, same machine, same run).
 // Dependencies in node_modules stay external; the native addon is found relative to build/.
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -12,10 +12,13 @@ function fresh(out, meta) {
   if (!existsSync(out) || !existsSync(meta)) return false;
   const built = statSync(out).mtimeMs;
   try {
-    const inputs = JSON.parse(readFileSync(meta, 'utf8'));
-    return inputs.every((f) => existsSync(join(root, f)) && statSync(join(root, f)).mtimeMs <= built);
+    const { inputs, chunks } = JSON.parse(readFileSync(meta, 'utf8'));
+    return (
+      chunks.every((c) => existsSync(join(dirname(out), c))) &&
+      inputs.every((f) => existsSync(join(root, f)) && statSync(join(root, f)).mtimeMs <= built)
+    );
   } catch {
-    return false;
+    return false; // also an inputs file of the older format (a bare list)
   }
 }
 
@@ -27,25 +30,40 @@ export async function bundle(entry) {
   const meta = join(dir, `${name}.inputs.json`);
   if (fresh(out, meta)) return out;
   mkdirSync(dir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp.mjs`;
+  const tmp = join(dir, `.tmp-${name}-${process.pid}`);
   const { build } = await import('esbuild'); // only when stale: loading esbuild costs ~30 ms
-  const result = await build({
-    entryPoints: [join(root, entry)],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outfile: tmp,
-    sourcemap: 'inline',
-    metafile: true,
-    logLevel: 'error',
-    // the addon loader resolves build/Release relative to its own module URL: keep that pointing at the repo
-    define: {},
-  });
-  const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules'));
-  writeFileSync(meta, JSON.stringify(inputs));
-  renameSync(tmp, out); // atomic: concurrent runs (e2e tests start several nodes) never see half a file
+  try {
+    const result = await build({
+      entryPoints: [{ in: join(root, entry), out: name }],
+      absWorkingDir: root, // metafile input paths relative to the repo root
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      // splitting: a module reached only through `await import()` (e.g. `vtep run`'s logger and metrics, and
+      // with them pino and prom-client) goes to a chunk of its own, so its external packages load only when
+      // that import runs, not at every start. Chunks sit next to the entry (build/bundle/), which keeps
+      // import.meta.url-relative paths (the addon loader's ../../build/Release) right.
+      splitting: true,
+      outdir: tmp,
+      entryNames: '[name]',
+      chunkNames: 'chunk-[hash]',
+      outExtension: { '.js': '.mjs' },
+      sourcemap: 'inline',
+      metafile: true,
+      logLevel: 'error',
+    });
+    const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules'));
+    const chunks = readdirSync(tmp).filter((f) => f.startsWith('chunk-'));
+    // atomic, chunks first: concurrent runs (e2e tests start several nodes) never see half a file or an
+    // entry whose chunks are missing; chunk names are content hashes, so a concurrent build writes the same bytes
+    for (const c of chunks) renameSync(join(tmp, c), join(dir, c));
+    renameSync(join(tmp, `${name}.mjs`), out);
+    writeFileSync(meta, JSON.stringify({ inputs, chunks }));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return out;
 }
 

@@ -7,19 +7,25 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { loadConfig, type VtepConfig } from '../control/config.ts';
-import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../control/log.ts';
-import { createRegistry, parseListen, serveMetrics } from '../control/metrics.ts';
-import { ConfigReloader, watchFile, type FileWatch, type ReloadOutcome } from '../control/watch.ts';
+import type { LogLevel, Logger } from '../control/log.ts';
+import type { FileWatch, ReloadOutcome } from '../control/watch.ts';
 import { dropsToRecord } from '../engine/drops.ts';
 import type { Fdb } from '../fdb/fdb.ts';
-import { addrAdd, ipAsync, ipSync, linkExists, routeDel, routeReplace } from '../io/iproute.ts';
-import { nativeLoadError, native } from '../io/native.ts';
-import { TunDevice } from '../io/tun.ts';
+import type { TunDevice } from '../io/tun.ts';
 import type { DatagramBatchIo } from '../io/udp.ts';
-import { openChannel, type IoMode } from '../dataplane/live-io.ts';
-import { buildLive, liveEngine, peerRoutes, planLive, tunAddresses, underlayFamily } from '../dataplane/live-plan.ts';
-import { IO_DROP_NAMES, type LiveDataplane } from '../dataplane/live.ts';
+import type { IoMode } from '../dataplane/live-io.ts';
+import type { LiveDataplane } from '../dataplane/live.ts';
 import { VtepError } from '../util/errors.ts';
+
+// Everything else `vtep run` needs is imported dynamically in runNode: the bundle (scripts/bundle.mjs, code
+// splitting) then loads pino, prom-client, the native addon and the live dataplane only for `vtep run`, not at
+// every start of the CLI (`vtep replay` on a small capture took about as long to start as to run).
+
+/** control/log.ts's LOG_LEVELS (not imported: that module loads pino); the compiler checks they agree. */
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LogLevel[];
+type MissingLevel = Exclude<LogLevel, (typeof LOG_LEVELS)[number]>;
+const allLevels: [MissingLevel] extends [never] ? true : MissingLevel = true;
+void allLevels;
 
 export interface RunFlags {
   config: string;
@@ -123,7 +129,7 @@ function tunSysctls(dev: string, log: Logger): void {
   }
 }
 
-function summary(dp: LiveDataplane, reloads: Record<string, number>): Record<string, unknown> {
+function summary(dp: LiveDataplane, reloads: Record<string, number>, IO_DROP_NAMES: readonly string[]): Record<string, unknown> {
   const ioDrops: Record<string, number> = {};
   IO_DROP_NAMES.forEach((n, i) => {
     if (dp.ioDrops[i] !== 0) ioDrops[n] = dp.ioDrops[i]!;
@@ -139,6 +145,27 @@ function summary(dp: LiveDataplane, reloads: Record<string, number>): Record<str
 
 /** Start, run until a signal, stop. Resolves with the exit status; throws VtepError for startup failures. */
 export async function runNode(flags: RunFlags): Promise<number> {
+  const [
+    { createLogger },
+    { createRegistry, parseListen, serveMetrics },
+    { ConfigReloader, watchFile },
+    { addrAdd, ipAsync, ipSync, linkExists, routeDel, routeReplace },
+    { nativeLoadError, native },
+    { TunDevice },
+    { openChannel },
+    { buildLive, liveEngine, peerRoutes, planLive, tunAddresses, underlayFamily },
+    { IO_DROP_NAMES },
+  ] = await Promise.all([
+    import('../control/log.ts'),
+    import('../control/metrics.ts'),
+    import('../control/watch.ts'),
+    import('../io/iproute.ts'),
+    import('../io/native.ts'),
+    import('../io/tun.ts'),
+    import('../dataplane/live-io.ts'),
+    import('../dataplane/live-plan.ts'),
+    import('../dataplane/live.ts'),
+  ]);
   const batch = intFlag('--batch', flags.batch, 32, 1024);
   const statsEvery = intFlag('--stats-interval', flags.statsInterval, 0, 86400);
   const listen = flags.metrics !== undefined ? parseListen(flags.metrics) : null;
@@ -256,7 +283,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
   }
   undo.push('stop watching', () => watcher!.close());
 
-  const stats = statsEvery > 0 ? setInterval(() => log.info(summary(dp, reloads), 'stats'), statsEvery * 1000) : null;
+  const stats = statsEvery > 0 ? setInterval(() => log.info(summary(dp, reloads, IO_DROP_NAMES), 'stats'), statsEvery * 1000) : null;
   if (stats) undo.push('stop stats', () => clearInterval(stats));
 
   log.info(
@@ -293,7 +320,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
   });
   log.info({ signal }, 'shutdown');
   dp.stop();
-  const final = summary(dp, reloads);
+  const final = summary(dp, reloads, IO_DROP_NAMES);
   undo.run(log);
   log.info(final, 'stopped');
   // anything still holding the event loop open after this is a bug; do not hang on it
