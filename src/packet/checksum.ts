@@ -35,6 +35,15 @@ function setWordsOf(buf: Uint8Array): void {
 }
 
 const SMALL = 32;
+/** Largest word index the body loop takes (byte positions below 4 GiB). */
+const WORD_INDEX_MASK = 0x3fffffff;
+
+/** sumBE of buf[p, end) byte by byte, for a stream that starts at `off`. */
+function sumBytes(buf: Uint8Array, p: number, end: number, off: number): number {
+  let acc = 0;
+  for (; p < end; p++) acc += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
+  return acc;
+}
 
 /**
  * A number congruent (mod 0xffff) to the one's-complement sum of the big-endian 16-bit words of
@@ -63,19 +72,24 @@ export function sumBE(buf: Uint8Array, off: number, len: number): number {
     accBE += ((p - off) & 1) === 0 ? buf[p]! << 8 : buf[p]!;
     p++;
   }
-  const w0 = (base + p) >>> 2;
   const nWords = (end - p) >>> 2;
-  const w1 = w0 + nWords;
-  // plain doubles, exact up to 2^53 (far beyond any packet); 16 words a round into two accumulators (two
-  // independent add chains: measured 1.16x over one chain of 4 at 1,400 bytes; 4 chains or 32 words: less)
+  // word indices masked to 30 bits (a no-op: larger ones take sumBytes): V8 then knows i + 15 cannot overflow
+  // and drops an overflow check per load (measured 1.36x at 1,400 bytes)
+  const w0 = ((base + p) >>> 2) & WORD_INDEX_MASK;
+  const w1 = (w0 + nWords) & WORD_INDEX_MASK;
+  if (w1 !== w0 + nWords || w0 !== (base + p) >>> 2) return accBE + sumBytes(buf, p, end, off);
+  // plain sums, exact up to 2^53 (far beyond any packet; V8 adds the uint32 words as 64-bit integers); 16
+  // words a round into two accumulators (two independent add chains: measured 1.16x over one chain of 4 at
+  // 1,400 bytes; 4 chains or 32 words: less)
   let accLE = 0;
   let acc2 = 0;
   let i = w0;
-  for (; i + 15 < w1; i += 16) {
+  const last = w1 - 15;
+  for (; i < last; i += 16) {
     accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]! + words[i + 4]! + words[i + 5]! + words[i + 6]! + words[i + 7]!;
     acc2 += words[i + 8]! + words[i + 9]! + words[i + 10]! + words[i + 11]! + words[i + 12]! + words[i + 13]! + words[i + 14]! + words[i + 15]!;
   }
-  for (; i + 3 < w1; i += 4) accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
+  for (; i < w1 - 3; i += 4) accLE += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
   for (; i < w1; i++) accLE += words[i]!;
   accLE += acc2;
   const bodyStartOdd = ((p - off) & 1) === 1;
