@@ -10,7 +10,7 @@
  * 2001:db8:100::/64; pod prefixes are spread over 10.0.0.0/8 (5,000 case: 4,900 /24s + 50 shorter + 50 longer)
  * or over the whole space with mixed lengths /8../32 (100,000 case). Addresses: 3/4 inside a random prefix
  * of the table, 1/4 uniformly random (mostly misses), precomputed in a Uint32Array and cycled through.
- * Each call does exactly one lookup and folds the result into `sink` so V8 cannot drop it.
+ * Each call does exactly one lookup and folds the result into `sink[0]` so V8 cannot drop it.
  */
 import { IPv4, IPv4CidrRange } from 'ip-num';
 import { Fdb, type NodeEntry } from '../src/fdb/fdb.ts';
@@ -22,8 +22,12 @@ export interface FdbBenchCase {
   baseline: () => void;
 }
 
-/** Accumulated lookup results (read it after a run so the work stays observable). */
-export let sink = 0;
+/**
+ * Accumulated lookup results (read sink[0] after a run so the work stays observable). A typed array: a
+ * module-level `let` number becomes a HeapNumber once it leaves the small-integer range (FDB_MISS is -1),
+ * and every `+=` would then allocate one.
+ */
+export const sink = new Float64Array(1);
 
 function xorshift32(seed: number): () => number {
   let x = seed | 0 || 1;
@@ -153,7 +157,7 @@ export function fdbBenchCases(): FdbBenchCase[] {
     let i = 0;
     let j = 0;
     const candidate = () => {
-      sink += fdb.lookup4(addrs[i]!);
+      sink[0] += fdb.lookup4(addrs[i]!);
       i = (i + 1) & amask;
     };
     let baseline: () => void;
@@ -170,13 +174,13 @@ export function fdbBenchCases(): FdbBenchCase[] {
             bestLen = r.len;
           }
         }
-        sink += best;
+        sink[0] += best;
         j = (j + 1) & 1023;
       };
     } else {
       const table = naivePrefixes(t);
       baseline = () => {
-        sink += naiveLookup4(table, addrs[j]!);
+        sink[0] += naiveLookup4(table, addrs[j]!);
         j = (j + 1) & amask;
       };
     }
