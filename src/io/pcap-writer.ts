@@ -5,8 +5,8 @@
  *   1. clip the record to the snaplen (origLen keeps the wire length)
  *   2. if the record does not fit in what is left of the write buffer, flush the buffer with fs.writeSync
  *      (a record bigger than the whole buffer is written straight from the caller's bytes)
- *   3. put the 16-byte record header and the bytes in the buffer — no allocation for records up to
- *      COPY_WORDS_MAX bytes (copied 4 bytes at a time through a DataView cached per source buffer).
+ *   3. put the 16-byte record header and the bytes in the buffer (Uint8Array.set over a subarray: one
+ *      short-lived view per record, which young-generation GC reclaims almost for free).
  *
  * Header layout: see pcap-reader.ts. `'-'` as path writes to standard output (fd 1, not closed).
  */
@@ -27,12 +27,11 @@ const FILE_HDR_LEN = 24;
 const REC_HDR_LEN = 16;
 const MAGIC_USEC = 0xa1b2c3d4;
 const MAGIC_NSEC = 0xa1b23c4d;
-/**
- * Records up to this length are copied with a 32-bit DataView loop (no allocation); longer ones with
- * Uint8Array.set over a subarray (one short-lived view, but memcpy speed). Measured on Node 20 for 100-byte
- * records: word loop ≈ 60 ns, set(subarray) ≈ 80 ns, byte loop ≈ 250 ns; at 1500 bytes set() wins.
+/*
+ * Copying the bytes: set(subarray) costs ≈ 75–85 ns per record whatever the length up to 1500 bytes (Node 20,
+ * 2-core VM, 2 M records into /dev/null); a 4-bytes-at-a-time DataView loop (no allocation) measured
+ * 140–190 ns for 128–178-byte records, a byte loop 500–700 ns. So set() for every length.
  */
-const COPY_WORDS_MAX = 256;
 
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -55,8 +54,6 @@ export class PcapWriter {
   private readonly buf: Uint8Array;
   private readonly dv: DataView;
   private pos = 0;
-  private srcBuf: Uint8Array | null = null;
-  private srcDv: DataView = new DataView(new ArrayBuffer(0));
 
   private constructor(path: string, fd: number, ownsFd: boolean, linkType: number, nanosecond: boolean, opts: PcapWriterOptions) {
     this.path = path;
@@ -124,17 +121,6 @@ export class PcapWriter {
       this.flush();
       this.writeAll(buf, off, capLen);
       p = 0;
-    } else if (capLen <= COPY_WORDS_MAX) {
-      if (buf !== this.srcBuf) {
-        this.srcBuf = buf;
-        this.srcDv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      }
-      const src = this.srcDv;
-      let k = 0;
-      for (; k + 4 <= capLen; k += 4) dv.setUint32(p + k, src.getUint32(off + k, true), true);
-      const out = this.buf;
-      for (; k < capLen; k++) out[p + k] = buf[off + k]!;
-      p += capLen;
     } else {
       this.buf.set(buf.subarray(off, off + capLen), p);
       p += capLen;
