@@ -4,8 +4,9 @@
  * spread over the configured range. MurmurHash3 (32-bit) mixing over a few integer words; no allocation.
  */
 
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
+/** MurmurHash3 constants, exported for the engine's written-out copy of flowHash4 (see encap). */
+export const C1 = 0xcc9e2d51;
+export const C2 = 0x1b873593;
 
 function mix(h: number, k: number): number {
   k = Math.imul(k, C1);
@@ -26,7 +27,7 @@ function finish(h: number, nBytes: number): number {
   return h | 0; // int32: stays a small integer across calls (a uint32 above 2^31 would be boxed)
 }
 
-const SEED = 0x7674_6570; // "vtep"
+export const SEED = 0x7674_6570; // "vtep"
 
 /** Hash (int32) of an IPv4 flow: addresses, protocol and the L4 port word (0 when there are no ports). */
 export function flowHash4(src: number, dst: number, proto: number, ports: number): number {

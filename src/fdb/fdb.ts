@@ -366,8 +366,14 @@ export class Fdb {
   lookup4(addr: number): number {
     let e = this.dir16[addr >>> 16]!;
     if (e < 0) {
-      e = chunkEntry(this.dir24, ~e, (addr >>> 8) & 255);
-      if (e < 0) e = chunkEntry(this.dir32, ~e, addr & 255);
+      // full chunks read in place (chunkEntry's first case): lookup4 is inlined into large callers (encap,
+      // decap) that share V8's inlining budget, and two inlined chunkEntry bodies left too little of it
+      let link = ~e;
+      e = (link & 1) === 0 ? this.dir24[(link >>> 1) + ((addr >>> 8) & 255)]! : chunkEntry(this.dir24, link, (addr >>> 8) & 255);
+      if (e < 0) {
+        link = ~e;
+        e = (link & 1) === 0 ? this.dir32[(link >>> 1) + (addr & 255)]! : chunkEntry(this.dir32, link, addr & 255);
+      }
     }
     return e - LEAF_BIAS;
   }
