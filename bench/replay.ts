@@ -12,7 +12,9 @@
  *      /usr/bin/time)
  *   4. the decap output is compared record by record with pods.pcap (it must be the same frames)
  *   5. table + bench/results/replay.json: per command min / median; ratio = median vtep / median tcpdump
- *      (and the median of the per-round ratios); packets/s = packets / median wall time
+ *      (and the median of the per-round ratios); cpu ratio = the same for user + sys time (what each process
+ *      itself used: steadier than wall time on a shared machine; informative, the target is on wall time);
+ *      packets/s = packets / median wall time
  *
  * Usage: npm run bench:replay [-- --packets N] [--runs N] [--workload mix|small|both (default)] [--keep]
  * (vtep is run as `node bin/vtep.js`, which is what `npx vtep` starts; npx itself adds ≈ 0.3 s of launcher.)
@@ -183,6 +185,8 @@ interface Race {
   vtep: Measured;
   ratio: number;
   pairedRatioMedian: number;
+  /** Median CPU time (user + sys) of vtep / of tcpdump: less disturbed than wall time by other load on the machine. */
+  cpuRatio: number | null;
   vtepPacketsPerSec: number;
   tcpdumpPacketsPerSec: number;
   /** The replay loop's own rate (packets / `seconds` of the --json summary, median), startup excluded. */
@@ -216,12 +220,16 @@ function race(mode: 'encap' | 'decap', input: string, config: string, dir: strin
   const tcpdump = summarize('tcpdump -r IN -w OUT', td, a);
   const vtep = summarize(`vtep replay ${mode}`, vt, b);
   const ratio = vtep.medianWall / tcpdump.medianWall;
+  const cpu = (xs: Sample[]) => (xs.every((x) => x.user !== null && x.sys !== null) ? median(xs.map((x) => x.user! + x.sys!)) : null);
+  const cpuA = cpu(a);
+  const cpuB = cpu(b);
   return {
     mode,
     tcpdump,
     vtep,
     ratio,
     pairedRatioMedian: median(b.map((s, i) => s.wall / a[i]!.wall)),
+    cpuRatio: cpuA !== null && cpuB !== null && cpuA > 0 ? cpuB / cpuA : null,
     vtepPacketsPerSec: packets / vtep.medianWall,
     tcpdumpPacketsPerSec: packets / tcpdump.medianWall,
     vtepLoopPacketsPerSec: median(loopRates),
@@ -272,7 +280,7 @@ function main(): void {
     cleanup();
   }
 
-  const rows: string[][] = [['workload', 'mode', 'tcpdump s (min/med)', 'vtep s (min/med)', 'ratio', 'vtep pkt/s', 'loop pkt/s', 'vtep RSS MB', '≤ 2×']];
+  const rows: string[][] = [['workload', 'mode', 'tcpdump s (min/med)', 'vtep s (min/med)', 'ratio', 'cpu ratio', 'vtep pkt/s', 'loop pkt/s', 'vtep RSS MB', '≤ 2×']];
   for (const w of results) {
     for (const r of w.races) {
       rows.push([
@@ -281,6 +289,7 @@ function main(): void {
         `${r.tcpdump.minWall.toFixed(2)} / ${r.tcpdump.medianWall.toFixed(2)}`,
         `${r.vtep.minWall.toFixed(2)} / ${r.vtep.medianWall.toFixed(2)}`,
         r.ratio.toFixed(2),
+        r.cpuRatio !== null ? r.cpuRatio.toFixed(2) : '?',
         Math.round(r.vtepPacketsPerSec).toLocaleString('en'),
         Math.round(r.vtepLoopPacketsPerSec).toLocaleString('en'),
         r.vtep.maxRssKb !== null ? (r.vtep.maxRssKb / 1024).toFixed(0) : '?',
