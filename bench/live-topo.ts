@@ -32,7 +32,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
-import { fmtStatus, ip, nsExec, Proc, REPO, sleep, VTEP_BIN } from '../test/e2e/harness.ts';
+import { deleteNamespaceSync as deleteNsAndProcs, fmtStatus, ip, nsExec, pidAlive, Proc, REPO, sleep, VTEP_BIN } from '../test/e2e/harness.ts';
 
 export const BENCH_NS_PREFIX = 'vtbl';
 
@@ -71,29 +71,9 @@ const TUNNEL_MTU: Record<TunnelKind, number> = { vxlan: UNDERLAY_MTU - 50, ipip:
 
 const liveNamespaces = new Set<string>();
 
-function nsPids(ns: string): number[] {
-  try {
-    return execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-      .split(/\s+/).filter((s) => s !== '').map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** Kill (by pid) the processes inside `ns` — only this benchmark starts processes there — and delete it. */
+/** Kill the processes inside `ns` and delete it (the e2e harness's routine), and forget it here. */
 function deleteNamespaceSync(ns: string): void {
-  for (const pid of nsPids(ns)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
+  deleteNsAndProcs(ns);
   liveNamespaces.delete(ns);
 }
 
@@ -146,12 +126,7 @@ export function reapStaleNamespaces(): void {
     if (!m) continue;
     const pid = Number(m[2]);
     if (pid === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
+    const alive = pidAlive(pid);
     if (!alive) deleteNamespaceSync(m[1]!);
   }
 }

@@ -72,8 +72,11 @@ function nsPids(ns: string): number[] {
   }
 }
 
-/** Kill (by pid) every process still inside `ns` — only this harness ever starts processes there — then delete it. */
-function deleteNamespaceSync(ns: string): void {
+/**
+ * Kill (by pid) every process still inside `ns` — only this harness (or bench/live, which builds on it) ever
+ * starts processes there — then delete it.
+ */
+export function deleteNamespaceSync(ns: string): void {
   for (const pid of nsPids(ns)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -114,7 +117,7 @@ if (canRunE2e && !(globalThis as Record<symbol, unknown>)[HOOKED]) {
   }
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
