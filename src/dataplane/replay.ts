@@ -16,7 +16,6 @@
  * counts everything before it.
  */
 import { CaptureReader, newPcapRecord } from '../io/pcap-reader.ts';
-import { PcapWriter } from '../io/pcap-writer.ts';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, locateL3, newL3Location } from '../io/linktype.ts';
 import { Engine, EncapLayer, ENCAP_HEADROOM } from '../engine/engine.ts';
 import { Drop, DROP_COUNT, DROP_NAMES } from '../engine/drops.ts';
@@ -197,4 +196,3 @@ export function outputLinkType(mode: ReplayMode, backend: 'vxlan' | 'ipip'): num
   return mode === 'decap' && backend === 'ipip' ? LINKTYPE_RAW : LINKTYPE_ETHERNET;
 }
 
-export { PcapWriter };
