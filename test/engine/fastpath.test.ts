@@ -225,7 +225,9 @@ describe('fast paths agree with the general path', () => {
                 }
               },
             ),
-            { numRuns: 400 },
+            // 1,200 runs: with zero v6 checksums sent but not accepted, only the 'payload' entry to our own
+            // pods (about 1 run in 25) decapsulates; 400 runs left the count below 10 for some seeds
+            { numRuns: 1200 },
           );
           expect(fast.decapOk).toBeGreaterThan(10);
         });
