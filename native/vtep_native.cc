@@ -629,11 +629,31 @@ uint8_t TosOf(struct msghdr* h) {
   return 0;
 }
 
-// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null]) → n | -errno
+// The UDP GRO segment size of one received message (UDP_GRO control message; 0 when the datagram was
+// not coalesced or the socket has no UDP_GRO).
+int GroSizeOf(struct msghdr* h) {
+#ifdef UDP_GRO
+  if (h->msg_control == nullptr) return 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof v);
+      return v;
+    }
+  }
+#else
+  (void)h;
+#endif
+  return 0;
+}
+
+// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null[, gso|null]]) → n | -errno
 // recvmmsg with MSG_DONTWAIT | MSG_TRUNC: lengths[i] is the datagram's real length (> capacity when
 // truncated). Works on UDP and raw sockets (ports are 0 for raw). With `tos` (Uint8Array, one byte per
 // message) each message gets its own control buffer and tos[i] is its outer TOS / traffic class (0
-// when the kernel attached none: IP_RECVTOS / IPV6_RECVTCLASS not set on the socket).
+// when the kernel attached none: IP_RECVTOS / IPV6_RECVTCLASS not set on the socket). With `gso`
+// (Uint16Array) gso[i] is the segment size of a datagram the kernel coalesced (UDP_GRO socket option),
+// 0 for a plain datagram: lengths[i] then spans several equal segments, the last possibly shorter.
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, maxN;
@@ -656,6 +676,12 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   if (wantTos && !GetTyped(env, info[8], napi_uint8_array, &tos, "tos must be a Uint8Array or null")) {
     return env.Null();
   }
+  Typed<uint16_t> gso;
+  bool wantGso = info.Length() > 9 && !info[9].IsNull() && !info[9].IsUndefined();
+  if (wantGso && !GetTyped(env, info[9], napi_uint16_array, &gso, "gso must be a Uint16Array or null")) {
+    return env.Null();
+  }
+  bool wantCtl = wantTos || wantGso;
   if (maxN < 0) return Int(env, -EINVAL);
   int n = Clamp(maxN, kMaxBatch);
   n = Clamp(n, offsets.len);
@@ -664,6 +690,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   if (addrs.data) n = Clamp(n, addrs.len / 16);
   if (ports.present()) n = Clamp(n, ports.len);
   if (wantTos) n = Clamp(n, tos.len);
+  if (wantGso) n = Clamp(n, gso.len);
   if (n == 0) return Int(env, 0);
   if (!SlotsInPool(pool, offsets, cap, 0, n)) return Int(env, -EINVAL);
   MmsgScratch* s = Scratch();
@@ -675,8 +702,8 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     h->msg_namelen = sizeof s->names[i];
     h->msg_iov = &s->iov[i];
     h->msg_iovlen = 1;
-    h->msg_control = wantTos ? s->control[i] : nullptr;  // the kernel shrinks msg_controllen: reset each call
-    h->msg_controllen = wantTos ? kCtlSpace : 0;
+    h->msg_control = wantCtl ? s->control[i] : nullptr;  // the kernel shrinks msg_controllen: reset each call
+    h->msg_controllen = wantCtl ? kCtlSpace : 0;
     h->msg_flags = 0;
     s->msgs[i].msg_len = 0;
   }
@@ -689,6 +716,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     lengths.data[i] = static_cast<int32_t>(s->msgs[i].msg_len);
     StoreAddr(&s->names[i], addrs.data ? addrs.data + 16 * i : nullptr, ports, i);
     if (wantTos) tos.data[i] = TosOf(&s->msgs[i].msg_hdr);
+    if (wantGso) gso.data[i] = static_cast<uint16_t>(GroSizeOf(&s->msgs[i].msg_hdr));
   }
   return Int(env, r);
 }
@@ -700,7 +728,10 @@ int SocketDomain(int fd) {
   return d;
 }
 
-// sendBatch(fd, pool, offsets, lengths, addrs|null, ports|null, first, end) → count from first | -errno
+// sendBatch(fd, pool, offsets, lengths, addrs|null, ports|null, first, end[, gso|null]) → count from first | -errno
+// With `gso` (Uint16Array), a message whose gso[i] is > 0 and < lengths[i] is sent as one UDP GSO
+// "super-datagram" (UDP_SEGMENT control message): the kernel cuts it into datagrams of gso[i] bytes (the last
+// may be shorter), computing each one's UDP checksum (so the socket must not have SO_NO_CHECK).
 // For AF_INET sockets bytes 12..15 of each 16-byte address are used; for AF_INET6 all 16 (a v4-mapped
 // address then reaches IPv4 through a dual-stack socket). addrs null: connected socket.
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
@@ -719,8 +750,14 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
       !GetInt(env, info[7], &end, "end must be a number")) {
     return env.Null();
   }
+  Typed<uint16_t> gso;
+  bool wantGso = info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined();
+  if (wantGso && !GetTyped(env, info[8], napi_uint16_array, &gso, "gso must be a Uint16Array or null")) {
+    return env.Null();
+  }
   end = Clamp(end, offsets.len);
   end = Clamp(end, lengths.len);
+  if (wantGso) end = Clamp(end, gso.len);
   if (addrs.data) end = Clamp(end, addrs.len / 16);
   if (ports.present()) end = Clamp(end, ports.len);
   if (first < 0 || first > end) return Int(env, -EINVAL);
@@ -744,6 +781,18 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     h->msg_control = nullptr;
     h->msg_controllen = 0;
     h->msg_flags = 0;
+#ifdef UDP_SEGMENT
+    if (wantGso && gso.data[i] > 0 && static_cast<int32_t>(gso.data[i]) < lengths.data[i]) {
+      h->msg_control = s->control[k];
+      h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+      struct cmsghdr* c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t v = gso.data[i];
+      memcpy(CMSG_DATA(c), &v, sizeof v);
+    }
+#endif
     uint16_t port = ports.present() ? ports.get(i) : 0;
     if (domain == AF_INET) {
       auto* a = reinterpret_cast<struct sockaddr_in*>(&s->names[k]);

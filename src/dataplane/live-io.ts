@@ -84,6 +84,8 @@ interface RawSocketLike {
  * traffic class is lost here).
  */
 export class NodeRawSocket implements DatagramBatchIo {
+  readonly gsoCapable = false;
+  readonly groCapable = false;
   readonly kind = 'raw' as const;
   readonly readCapacity: number;
   queueDrops = 0;

@@ -249,6 +249,8 @@ export class MemoryNet {
 }
 
 export class MemorySocket implements DatagramBatchIo {
+  readonly gsoCapable = false;
+  readonly groCapable = false;
   readonly kind: 'native' | 'raw';
   readonly family: 4 | 6;
   readonly readCapacity: number;

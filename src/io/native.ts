@@ -108,14 +108,19 @@ export interface NativeAddon {
   getsockoptInt(fd: number, level: number, name: number): number;
   /**
    * recvmmsg(MSG_DONTWAIT|MSG_TRUNC) up to min(maxN, MAX_BATCH) → n. With `tos`, each message gets a
-   * control buffer and tos[i] its outer TOS / traffic class (0 when the kernel attached none).
+   * control buffer and tos[i] its outer TOS / traffic class (0 when the kernel attached none). With `gso`,
+   * gso[i] is the segment size of a datagram the kernel coalesced (UDP_GRO socket option; 0: not coalesced).
    */
   recvBatch(fd: number, pool: NativePool, offsets: Int32Array, capacity: number | Int32Array,
     lengths: Int32Array, addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, maxN: number,
-    tos?: Uint8Array | null): number;
-  /** sendmmsg(MSG_DONTWAIT) of messages [first, end) (at most MAX_BATCH) → count sent from first. */
+    tos?: Uint8Array | null, gso?: Uint16Array | null): number;
+  /**
+   * sendmmsg(MSG_DONTWAIT) of messages [first, end) (at most MAX_BATCH) → count sent from first. With `gso`,
+   * a message with 0 < gso[i] < lengths[i] goes as one UDP GSO send (UDP_SEGMENT: cut into gso[i]-byte datagrams).
+   */
   sendBatch(fd: number, pool: NativePool, offsets: Int32Array, lengths: Int32Array,
-    addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, first: number, end: number): number;
+    addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, first: number, end: number,
+    gso?: Uint16Array | null): number;
   closeFd(fd: number): number;
   /** uv_poll_t on fd; cb(POLL_* bits, or -errno) on the JS thread → poll id. */
   pollStart(fd: number, events: number, cb: (events: number) => void): number;

@@ -36,16 +36,24 @@ export interface DatagramBatchIo {
    * Receive up to `max` datagrams: payload at `offsets[i]`, real length in `lengths[i]` (> readCapacity
    * means truncated), source address at `addrs[16 i]`, source port in `ports[i]` (0 for raw sockets),
    * and, when `tos` is given, the outer TOS / traffic class in `tos[i]` (0 when unknown: the socket was
-   * not opened with `recvTos`, or the implementation cannot see it, as node:dgram). Returns n >= 0 or -errno.
+   * not opened with `recvTos`, or the implementation cannot see it, as node:dgram). When `gso` is given,
+   * gso[i] is the segment size of a datagram the kernel coalesced (0: a plain datagram; always 0 where
+   * `groCapable` is false or the socket was opened without `gro`). Returns n >= 0 or -errno.
    */
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number, tos?: Uint8Array | null): number;
+    ports: Uint16Array, max: number, tos?: Uint8Array | null, gso?: Uint16Array | null): number;
   /**
    * Send datagrams `[first, end)` to `addrs[16 i]`:`ports[i]`. Returns how many went from `first`
-   * (0: would block, watch for POLL_WRITABLE), or -errno when datagram `first` itself failed.
+   * (0: would block, watch for POLL_WRITABLE), or -errno when datagram `first` itself failed. With `gso`
+   * (only where `gsoCapable`), a message with 0 < gso[i] < lengths[i] is a run of gso[i]-byte datagrams
+   * sent in one UDP GSO send (the last may be shorter).
    */
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, end: number, first?: number): number;
+    ports: Uint16Array, end: number, first?: number, gso?: Uint16Array | null): number;
+  /** UDP GSO send (UDP_SEGMENT) works on this socket. */
+  readonly gsoCapable: boolean;
+  /** UDP GRO receive (UDP_GRO) is on for this socket. */
+  readonly groCapable: boolean;
   /** cb(POLL_* bits) on the JS thread while readable (and writable if asked). Replaces any earlier watch. */
   watch(cb: (events: number) => void, events?: number): void;
   /** Change what the watch waits for (e.g. add POLL_WRITABLE after sendBatch returned 0). */
@@ -79,6 +87,16 @@ export interface UdpOpenOptions {
    * read it and reports 0. Defaults to false.
    */
   recvTos?: boolean;
+  /**
+   * UDP_GRO: the kernel hands over runs of same-flow datagrams coalesced into one (up to 64 KiB; gso[i] in
+   * recvBatch gives the segment size). Native sockets only. Defaults to false.
+   */
+  gro?: boolean;
+  /**
+   * Allow UDP GSO sends (sendBatch's `gso`). Needs UDP checksums on (the kernel refuses UDP_SEGMENT on a
+   * socket with SO_NO_CHECK). Native sockets only. Defaults to false.
+   */
+  gso?: boolean;
 }
 
 const DEFAULT_BUF = 4 << 20;
@@ -94,11 +112,16 @@ export class NativeUdpSocket implements DatagramBatchIo {
   readonly readCapacity: number;
   /** The bound local port. */
   readonly port: number;
+  readonly gsoCapable: boolean;
+  readonly groCapable: boolean;
   private fdValue: number;
   private readonly addon: NativeAddon;
   private readonly poller: FdPoll;
 
-  private constructor(addon: NativeAddon, fd: number, family: 4 | 6, readCapacity: number, port: number, what: string) {
+  private constructor(addon: NativeAddon, fd: number, family: 4 | 6, readCapacity: number, port: number, what: string,
+    gso: boolean, gro: boolean) {
+    this.gsoCapable = gso;
+    this.groCapable = gro;
     this.addon = addon;
     this.fdValue = fd;
     this.family = family;
@@ -127,12 +150,22 @@ export class NativeUdpSocket implements DatagramBatchIo {
       r = addon.setsockoptInt(fd, c.IPPROTO_IPV6, c.IPV6_MTU_DISCOVER, c.IPV6_PMTUDISC_DONT);
     }
     if (r >= 0 && opts.recvTos) r = enableRecvTos(addon, fd, opts.family, opts.family === 6 && opts.v6only === false);
+    if (r >= 0 && opts.gro) {
+      if (c.UDP_GRO === undefined) r = -EINVAL;
+      else r = addon.setsockoptInt(fd, c.IPPROTO_UDP, c.UDP_GRO, 1);
+      if (r < 0) {
+        addon.closeFd(fd);
+        throw ioError(`${what}: setsockopt UDP_GRO failed`, r, '(kernel without UDP GRO? run without --offload gro)');
+      }
+    }
+    if (opts.gso && c.UDP_SEGMENT === undefined) r = -EINVAL;
     const port = addon.sockLocalPort(fd);
     if (r < 0 || port < 0) {
       addon.closeFd(fd);
       throw ioError(`${what}: socket setup failed`, r < 0 ? r : port);
     }
-    return new NativeUdpSocket(addon, fd, opts.family, opts.readCapacity, port, `udp ${where(opts.family, opts.address, port)}`);
+    return new NativeUdpSocket(addon, fd, opts.family, opts.readCapacity, port, `udp ${where(opts.family, opts.address, port)}`,
+      opts.gso === true, opts.gro === true);
   }
 
   get fd(): number {
@@ -140,13 +173,13 @@ export class NativeUdpSocket implements DatagramBatchIo {
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number, tos: Uint8Array | null = null): number {
-    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos);
+    ports: Uint16Array, max: number, tos: Uint8Array | null = null, gso: Uint16Array | null = null): number {
+    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos, gso);
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, end: number, first = 0): number {
-    return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, ports, first, end);
+    ports: Uint16Array, end: number, first = 0, gso: Uint16Array | null = null): number {
+    return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, ports, first, end, gso);
   }
 
   watch(cb: (events: number) => void, events = POLL_READABLE): void {
@@ -198,6 +231,8 @@ export interface RawOpenOptions {
  * ignored on send and 0 on receive.
  */
 export class NativeRawSocket implements DatagramBatchIo {
+  readonly gsoCapable = false;
+  readonly groCapable = false;
   readonly kind = 'raw' as const;
   readonly family: 4 | 6;
   readonly protocol: number;
@@ -282,6 +317,8 @@ export interface NodeUdpOptions extends UdpOpenOptions {
  * `tos` gets 0 for every datagram, whatever `recvTos` says, so RFC 6040 decapsulation sees Not-ECT.
  */
 export class NodeUdpSocket implements DatagramBatchIo {
+  readonly gsoCapable = false;
+  readonly groCapable = false;
   readonly kind = 'node' as const;
   readonly family: 4 | 6;
   readonly readCapacity: number;

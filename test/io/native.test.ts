@@ -405,6 +405,60 @@ done(out);
     expect(strip(o.node)).toEqual(TOS.map((t) => [`tos=${t}`, 0]));
   });
 
+  it('UDP GSO send and GRO receive on loopback: one send of 3 segments arrives as 3 datagrams, or as 1 coalesced with its segment size', async () => {
+    const o = expectOk(await runInNs(`
+const N = 8, SLOT = 65536;
+const pool = Buffer.alloc(SLOT * N), off = new Int32Array(N).map((_, i) => i * SLOT), len = new Int32Array(N);
+const addr = new Uint8Array(16 * N), port = new Uint16Array(N), gso = new Uint16Array(N);
+// the send message: segments of 1000, 1000 and 300 bytes, each filled with its own byte
+const msg = Buffer.alloc(2300);
+msg.fill(0x41, 0, 1000); msg.fill(0x42, 1000, 2000); msg.fill(0x43, 2000);
+const sendOne = (tx, rx, g) => {
+  pool.set(msg, 7 * SLOT);
+  const a = new Uint8Array(16); parseIpInto('127.0.0.1', a, 0);
+  return tx.sendBatch(pool, Int32Array.of(7 * SLOT), Int32Array.of(msg.length), a, Uint16Array.of(rx.port), 1, 0, Uint16Array.of(g));
+};
+const drain = async (s, want) => {
+  const got = [];
+  const deadline = Date.now() + 3000;
+  while (got.length < want && Date.now() < deadline) {
+    gso.fill(0xeeee);
+    const n = s.recvBatch(pool, off, len, addr, port, 6, null, gso);
+    if (n < 0) return { error: n };
+    if (n === 0) { await new Promise((r) => setTimeout(r, 10)); if (got.length > 0) break; continue; }
+    // [length, segment size, the runs of bytes in order: 'A' | 'ABC' …, with each run's length]
+    for (let i = 0; i < n; i++) {
+      const t = pool.toString('latin1', off[i], off[i] + len[i]);
+      got.push([len[i], gso[i], t.replace(/(.)\\1*/g, (m, c) => c + m.length)]);
+    }
+  }
+  return got;
+};
+const open = (extra) => NativeUdpSocket.open({ family: 4, address: '127.0.0.1', port: 0, readCapacity: SLOT, ...extra });
+const out = {};
+const tx = open({ gso: true });
+let rx = open({});
+out.sent = sendOne(tx, rx, 1000); out.plain = await drain(rx, 3); rx.close();
+rx = open({ gro: true });
+out.sentGro = sendOne(tx, rx, 1000); out.gro = await drain(rx, 1); rx.close();
+// a socket with SO_NO_CHECK: the kernel refuses UDP_SEGMENT (EINVAL), reported as -errno
+const nock = open({});
+native.setsockoptInt(nock.fd, native.constants.SOL_SOCKET, 11, 1);
+rx = open({});
+out.nocheck = sendOne(nock, rx, 1000); rx.close(); nock.close(); tx.close();
+out.flags = [tx.gsoCapable, tx.groCapable];
+done(out);
+`));
+    expect(o.sent).toBe(1);
+    // without UDP_GRO the kernel cuts the GSO send into datagrams of the segment size; gso reported 0
+    expect(o.plain).toEqual([[1000, 0, 'A1000'], [1000, 0, 'B1000'], [300, 0, 'C300']]);
+    // with UDP_GRO the run arrives whole, with its segment size
+    expect(o.sentGro).toBe(1);
+    expect(o.gro).toEqual([[2300, 1000, 'A1000B1000C300']]);
+    expect(o.nocheck).toBe(-osConstants.errno.EINVAL);
+    expect(o.flags).toEqual([true, false]);
+  });
+
   const pollChild = (mode: string) => `
 const s = NativeUdpSocket.open({ family: 4, address: '127.0.0.1', port: 0, readCapacity: 1500 });
 const pool = Buffer.alloc(2048), off = Int32Array.of(0), len = new Int32Array(1);
