@@ -49,6 +49,10 @@ export const Drop = {
   MtuExceeded: 35,
   UnderlayFamilyUnsupported: 36,
   OuterCeInnerNotEct: 37,
+  // -- offloads (TUN virtio-net header, TSO segmentation)
+  VnetHdrInvalid: 38,
+  GsoNotTcp: 39,
+  GsoTooManySegments: 40,
 } as const;
 
 export type DropCode = (typeof Drop)[keyof typeof Drop];
@@ -93,6 +97,9 @@ export const DROP_NAMES: readonly string[] = [
   'mtu-exceeded',
   'underlay-family-unsupported',
   'outer-ce-inner-not-ect',
+  'vnet-hdr-invalid',
+  'gso-not-tcp',
+  'gso-too-many-segments',
 ];
 
 /** One-line meanings, indexed by code (shown by `vtep drops` and in the README). */
@@ -135,6 +142,9 @@ export const DROP_HELP: readonly string[] = [
   'packet does not fit the underlay MTU after encapsulation',
   'peer underlay address family not usable for this backend/socket',
   'outer ECN is CE but the inner packet is Not-ECT (RFC 6040 §4.2: drop)',
+  'TUN virtio-net header invalid (GSO type, size, checksum start/offset beyond the packet)',
+  'GSO packet from the TUN is not TCP over IPv4/IPv6 matching its GSO type (or IPv6 with extension headers)',
+  'GSO packet would need more segments than the segmenter holds, or does not fit its output slot',
 ];
 
 export const DROP_COUNT = DROP_NAMES.length;
