@@ -48,12 +48,21 @@ export interface ContenderSpec {
   node2: NodeMode;
   /** Leave the underlay veth's offloads at the veth defaults (GSO frames cross between the nodes). */
   underlayDefaults?: boolean;
+  /** vtep: `--offload` (default 'auto') and the config's vxlan.udpChecksum (default true: lets auto use GSO). */
+  offload?: string;
+  udpChecksum?: boolean;
 }
 
 export const CONTENDERS: readonly ContenderSpec[] = [
   { id: 'a', name: 'kernel VXLAN ↔ kernel VXLAN (flannel-style)', kind: 'vxlan', node1: 'kernel', node2: 'kernel' },
   { id: 'a+', name: 'kernel VXLAN, underlay veth offloads on', kind: 'vxlan', node1: 'kernel', node2: 'kernel', underlayDefaults: true },
   { id: 'b', name: 'vtep ↔ vtep VXLAN', kind: 'vxlan', node1: 'vtep', node2: 'vtep' },
+  // the offloads one by one (b = all of them)
+  { id: 'b0', name: 'vtep ↔ vtep VXLAN, --offload none', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'none' },
+  { id: 'b1', name: 'vtep ↔ vtep VXLAN, --offload tso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso' },
+  { id: 'b2', name: 'vtep ↔ vtep VXLAN, --offload tso,gso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso' },
+  { id: 'b3', name: 'vtep ↔ vtep VXLAN, --offload tso,gso,gro', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso,gro' },
+  { id: 'bz', name: 'vtep ↔ vtep VXLAN, udpChecksum false (auto: no gso)', kind: 'vxlan', node1: 'vtep', node2: 'vtep', udpChecksum: false },
   { id: 'c', name: 'vtep ↔ kernel VXLAN', kind: 'vxlan', node1: 'vtep', node2: 'kernel' },
   { id: 'd', name: 'vtep ↔ vtep IPIP', kind: 'ipip', node1: 'vtep', node2: 'vtep' },
   { id: 'e', name: 'socat TUN ↔ UDP (1 packet/syscall)', kind: 'udp', node1: 'socat', node2: 'socat' },
@@ -293,7 +302,7 @@ export class BenchTopology {
   private async startVtep(i: number, io: 'native' | 'node'): Promise<void> {
     const backend = this.spec.kind === 'ipip' ? 'ipip' : 'vxlan';
     const cfg: Record<string, unknown> = { backend };
-    if (backend === 'vxlan') cfg.vxlan = { vni: 1, port: 4789 };
+    if (backend === 'vxlan') cfg.vxlan = { vni: 1, port: 4789, udpChecksum: this.spec.udpChecksum ?? true };
     cfg.underlay = { mtu: UNDERLAY_MTU };
     cfg.node = this.nodeEntry(i);
     cfg.peers = [this.nodeEntry(3 - i)];
@@ -301,7 +310,8 @@ export class BenchTopology {
     const path = join(this.dir, `n${i}.yaml`);
     writeFileSync(path, yamlStringify(cfg));
     const nodeFlags = this.opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', this.opts.cpuProfDir, '--cpu-prof-name', `${this.spec.id}-n${i}.cpuprofile`] : [];
-    const argv = [process.execPath, ...nodeFlags, VTEP_BIN, 'run', '--config', path, '--io', io, '--batch', String(this.opts.batch), '--log-level', 'info'];
+    const argv = [process.execPath, ...nodeFlags, VTEP_BIN, 'run', '--config', path, '--io', io, '--batch', String(this.opts.batch), '--log-level', 'info',
+      '--offload', io === 'node' ? 'none' : this.spec.offload ?? 'auto'];
     const proc = new Proc(`vtep run n${i}`, this.nodeNs(i), argv, join(this.dir, `vtep-n${i}.log`));
     this.tunnelProcs.push(proc);
     this.tunnelLabels.set(proc.pid, `n${i} vtep`);

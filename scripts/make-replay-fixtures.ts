@@ -261,6 +261,9 @@ export const NOT_FROM_A_FRAME: Record<string, string> = {
   'dst-local-pod': 'encap only',
   'mtu-exceeded': 'encap only',
   'underlay-family-unsupported': 'encap only',
+  'vnet-hdr-invalid': 'live TUN reads with offloads only (test/engine/gso.test.ts)',
+  'gso-not-tcp': 'live TUN reads with offloads only (test/engine/gso.test.ts)',
+  'gso-too-many-segments': 'live TUN reads with offloads only (test/engine/gso.test.ts)',
 };
 
 function makeMalformed(root: string, fam: 'v4' | 'v6'): void {

@@ -34,6 +34,7 @@ export interface RunFlags {
   io: IoMode;
   batch: string;
   statsInterval: string;
+  offload: string;
 }
 
 const HELP_AFTER = `
@@ -47,6 +48,16 @@ What it does (as root, inside the node's network namespace):
             Fragmentation Needed / Packet Too Big back
   watches   the config file: peers added/removed/changed apply within a second; an invalid file is
             rejected (logged, old config kept); node/backend/port/tun changes need a restart
+
+Offloads (--offload; "auto" = every one the config and --io allow; the "ready" log lists them):
+  tso       TUN with IFF_VNET_HDR + TUNSETOFFLOAD: the kernel hands over TCP packets of up to 64 KiB, vtep cuts
+            them into MSS-sized segments (headers rewritten, checksums computed) and encapsulates each
+  gso       VXLAN: the segments of one such packet leave in one UDP GSO send (UDP_SEGMENT). Needs outer UDP
+            checksums: with vxlan.udpChecksum: false (flannel's default) "auto" leaves gso off
+  gro       VXLAN: UDP_GRO on the socket: a run of datagrams from a peer arrives in one read
+  coalesce  consecutive TCP segments of a flow are written to the TUN as one packet (as the kernel's GRO merges
+            them); checksums are verified first, a bad one goes alone
+  none      one packet per read and write, as a plain TUN (what the kernel's flannel.1 path looks like to pods)
 
 Signals:
   SIGINT, SIGTERM   remove routes and device, close sockets, log final counters, exit 0
@@ -74,6 +85,7 @@ export function runCommand(onExit: (code: number) => void): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices([...LOG_LEVELS]).default('info'))
     .addOption(new Option('--io <kind>', 'underlay I/O: native (addon, recvmmsg/sendmmsg) or node (dgram / raw-socket)').choices(['native', 'node']).default('native'))
     .option('--batch <n>', 'packets per batch system call, 32..1024', '64')
+    .option('--offload <list>', 'auto | none | comma list of tso,gso,gro,coalesce (see below)', 'auto')
     .option('--stats-interval <seconds>', 'log counters every N seconds (0 = never)', '0')
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: RunFlags) => {
@@ -136,6 +148,7 @@ function summary(dp: LiveDataplane, reloads: Record<string, number>, IO_DROP_NAM
   });
   return {
     packets: { tunRead: dp.tunReadPackets, socketSend: dp.socketSendPackets, socketRecv: dp.socketRecvPackets, tunWrite: dp.tunWritePackets, icmp: dp.icmpQueued },
+    offload: dp.offloadCounters(),
     drops: { ...dropsToRecord(dp.engine.drops), ...ioDrops },
     ioErrors: dp.ioErrorList(),
     peers: Object.fromEntries(dp.peerCounters()),
@@ -153,7 +166,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
     { nativeLoadError, native },
     { TunDevice },
     { openChannel },
-    { buildLive, liveEngine, peerRoutes, planLive, tunAddresses, underlayFamily },
+    { buildLive, liveEngine, parseOffloads, peerRoutes, planLive, tunAddresses, underlayFamily, vnetOf, OFFLOAD_NAMES },
     { IO_DROP_NAMES },
   ] = await Promise.all([
     import('../control/log.ts'),
@@ -186,7 +199,8 @@ export async function runNode(flags: RunFlags): Promise<number> {
     throw new VtepError('IO', `device ${tunName} already exists (another vtep running in this namespace? remove a leftover with \`ip link del ${tunName}\`, or set tun.name)`);
   }
 
-  const plan = planLive(cfg);
+  const offloads = parseOffloads(flags.offload, cfg, io);
+  const plan = planLive(cfg, offloads);
   const undo = new Undo();
   const t0 = Date.now();
   let dp: LiveDataplane;
@@ -226,9 +240,13 @@ export async function runNode(flags: RunFlags): Promise<number> {
       const srv = server;
       undo.push('close metrics', () => srv.close());
     }
-    tun = TunDevice.open({ name: tunName, readCapacity: plan.readCapacity, exclusive: true, mtu: cfg.tun.mtu, txQueueLen: cfg.tun.txqueuelen });
+    tun = TunDevice.open({ name: tunName, readCapacity: plan.tunReadCapacity, exclusive: true, mtu: cfg.tun.mtu, txQueueLen: cfg.tun.txqueuelen, vnetHdr: vnetOf(offloads) });
     const dev = tun;
     undo.push(`delete ${tunName}`, () => dev.close());
+    if (offloads.tso) {
+      const k = native.constants;
+      dev.setOffload(k.TUN_F_CSUM | k.TUN_F_TSO4 | k.TUN_F_TSO6 | k.TUN_F_TSO_ECN);
+    }
     const addrCmds = [own.v4, own.v6].filter((a): a is string => a !== null).map((a) => addrAdd(a, tunName));
     tunSysctls(tunName, log);
     ipSync([...addrCmds, ['link', 'set', 'dev', tunName, 'multicast', 'off']]);
@@ -297,6 +315,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
       routes: routes.length,
       io,
       batch,
+      offloads: OFFLOAD_NAMES.filter((o) => offloads[o]),
       metrics: listen ? `${listen.host}:${listen.port}` : null,
       startupMs: Date.now() - t0,
     },

@@ -12,6 +12,7 @@
  * | vtep_io_errors_total | counter | op, errno | failed system calls by operation and errno name |
  * | vtep_packets_total | counter | op | packets through each I/O operation (tun-read, socket-recv, socket-send, tun-write) |
  * | vtep_batch_size | histogram | op | packets per batch call, buckets 1, 2, 4 … 2048 |
+ * | vtep_offload_total | counter | counter (tsoPackets, tsoSegments, gsoSends, gsoDatagrams, groReads, groDatagrams, coalescedWrites, coalescedSegments) | what each offload did (`vtep run --offload`) |
  * | vtep_icmp_sent_total | counter | | ICMP too-big replies written into the TUN |
  * | vtep_fdb_peers / vtep_fdb_prefixes | gauge | | peers and pod CIDRs in the current FDB |
  * | vtep_config_reloads_total | counter | result (applied, rejected, restart-required, unchanged) | config file changes |
@@ -79,6 +80,8 @@ export function createRegistry(src: MetricsSource, defaults = true): Registry {
       { value: src.dp.socketSendPackets, labels: { op: 'socket-send' } },
       { value: src.dp.tunWritePackets, labels: { op: 'tun-write' } },
     ]),
+    new Computed('vtep_offload_total', 'What each offload did: TSO reads and their segments, GSO sends and their datagrams, GRO reads and their datagrams, coalesced TUN writes and their segments.', 'counter', () =>
+      Object.entries(src.dp.offloadCounters()).map(([counter, value]) => ({ value, labels: { counter } }))),
     new Computed('vtep_batch_size', 'Packets per batch system call.', 'histogram', () => {
       const out: Value[] = [];
       for (const op of PACKET_OPS) {

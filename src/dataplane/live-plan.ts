@@ -8,7 +8,9 @@ import { Engine, EncapLayer } from '../engine/engine.ts';
 import { Fdb } from '../fdb/fdb.ts';
 import type { NodeEntry } from '../fdb/types.ts';
 import type { DatagramBatchIo } from '../io/udp.ts';
-import { LiveDataplane, RxFormat, liveSlotSize, type LiveTun, type UnderlayChannel } from './live.ts';
+import { LIVE_GSO_SLACK, LiveDataplane, RxFormat, liveSlotSize, type LiveTun, type UnderlayChannel } from './live.ts';
+import { VtepError } from '../util/errors.ts';
+import { VNET_HDR_LEN } from '../engine/gso.ts';
 import { SLOT_HEADROOM } from './slots.ts';
 
 export interface ChannelPlan {
@@ -33,16 +35,75 @@ export interface ChannelPlan {
   df: boolean;
   udpZeroTx: boolean;
   udpZeroRx: boolean;
+  /** UDP only: GSO sends (UDP_SEGMENT) and GRO receives (UDP_GRO), from the offloads. */
+  gso: boolean;
+  gro: boolean;
+}
+
+/**
+ * Offloads of the live dataplane (`vtep run --offload`), each switchable so the benchmark can show what it buys:
+ * - tso: TUN with IFF_VNET_HDR + TUNSETOFFLOAD(CSUM, TSO4, TSO6, TSO_ECN): the kernel hands over TCP packets of up
+ *   to 64 KiB; the engine cuts them into MSS-sized segments (src/engine/gso.ts), each encapsulated
+ * - gso: the segments of one such packet leave in one UDP GSO send (VXLAN; needs outer UDP checksums)
+ * - gro: UDP_GRO on the underlay socket: runs of datagrams from one peer arrive as one read (VXLAN)
+ * - coalesce: consecutive inner TCP segments of a flow are written to the TUN as one GSO packet (as the kernel's
+ *   GRO would have merged them), IFF_VNET_HDR
+ */
+export interface Offloads {
+  tso: boolean;
+  gso: boolean;
+  gro: boolean;
+  coalesce: boolean;
+}
+export const OFFLOAD_NAMES = ['tso', 'gso', 'gro', 'coalesce'] as const;
+export const NO_OFFLOADS: Offloads = { tso: false, gso: false, gro: false, coalesce: false };
+
+/** TUN packets carry a virtio-net header (both directions) when any TUN-side offload is on. */
+export function vnetOf(o: Offloads): boolean {
+  return o.tso || o.coalesce;
+}
+
+/**
+ * `--offload` text → Offloads. 'auto': every offload the config and I/O mode allow (gso only with outer UDP
+ * checksums; gso/gro only for VXLAN; nothing with --io node). 'none', or a comma list of OFFLOAD_NAMES: exactly
+ * those, and one that the config or mode rules out is an error naming the reason. Throws VtepError('USAGE'|'CONFIG').
+ */
+export function parseOffloads(text: string, cfg: VtepConfig, io: 'native' | 'node'): Offloads {
+  const vxlan = cfg.backend === 'vxlan';
+  const family = underlayFamily(cfg);
+  const zeroTx = family === 4 ? !cfg.engine.udpChecksum : cfg.engine.udp6ZeroChecksumTx;
+  if (text === 'none') return { ...NO_OFFLOADS };
+  if (text === 'auto') {
+    if (io === 'node') return { ...NO_OFFLOADS };
+    return { tso: true, gso: vxlan && !zeroTx, gro: vxlan, coalesce: true };
+  }
+  const o = { ...NO_OFFLOADS };
+  for (const name of text.split(',')) {
+    if (!(OFFLOAD_NAMES as readonly string[]).includes(name)) {
+      throw new VtepError('USAGE', `--offload ${JSON.stringify(text)}: unknown offload ${JSON.stringify(name)} (auto, none, or a comma list of ${OFFLOAD_NAMES.join(', ')})`);
+    }
+    o[name as keyof Offloads] = true;
+  }
+  if (io === 'node') throw new VtepError('USAGE', `--offload ${text}: offloads need --io native (the addon)`);
+  if ((o.gso || o.gro) && !vxlan) throw new VtepError('USAGE', `--offload ${text}: gso and gro are VXLAN (UDP) offloads; backend is ${cfg.backend}`);
+  if (o.gso && zeroTx) {
+    const key = family === 4 ? 'vxlan.udpChecksum: false' : 'vxlan.udp6ZeroChecksumTx: true';
+    throw new VtepError('CONFIG', `${cfg.file}: --offload gso needs outer UDP checksums (the kernel refuses UDP GSO without them), but ${key}`);
+  }
+  return o;
 }
 
 export interface LivePlan {
+  offloads: Offloads;
   channels: ChannelPlan[];
   txChannel4: number;
   txChannel6: number;
   encapLayer: EncapLayer;
   slotSize: number;
-  /** Read capacity to open every device with (slot size − headroom). */
+  /** Read capacity to open every socket with (slot size − headroom; 64 KiB with offloads). */
   readCapacity: number;
+  /** Read capacity to open the TUN with (with a virtio-net header: 64 KiB + the header). */
+  tunReadCapacity: number;
 }
 
 function familiesOf(nodes: readonly NodeEntry[]): { v4: boolean; v6: boolean } {
@@ -56,9 +117,14 @@ export function underlayFamily(cfg: VtepConfig): 4 | 6 {
   return cfg.node.underlayIP.includes(':') ? 6 : 4;
 }
 
-export function planLive(cfg: VtepConfig): LivePlan {
+/** Largest IP packet a TSO read, a GRO receive or a coalesced write carries. */
+export const GSO_MAX_PACKET = 65535;
+
+export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): LivePlan {
   const family = underlayFamily(cfg);
-  const maxPacket = Math.max(cfg.tun.mtu, cfg.engine.underlayMTU);
+  const big = offloads.tso || offloads.gro || offloads.coalesce;
+  // offloads: 64 KiB packets, plus the virtio-net header, plus the headers each TSO segment gets (see LiveDataplane)
+  const maxPacket = big ? GSO_MAX_PACKET + LIVE_GSO_SLACK : Math.max(cfg.tun.mtu, cfg.engine.underlayMTU);
   const e = cfg.engine;
   const sockOpts = {
     ttl: e.ttl,
@@ -66,17 +132,22 @@ export function planLive(cfg: VtepConfig): LivePlan {
     df: e.df === 'set',
     udpZeroTx: family === 4 ? !e.udpChecksum : e.udp6ZeroChecksumTx,
     udpZeroRx: family === 6 && e.udp6ZeroChecksumRx,
+    gso: false,
+    gro: false,
   };
   const slotSize = liveSlotSize(maxPacket);
-  const readCapacity = slotSize - SLOT_HEADROOM;
+  const readCapacity = big ? GSO_MAX_PACKET : slotSize - SLOT_HEADROOM;
+  const tunReadCapacity = big ? GSO_MAX_PACKET + (vnetOf(offloads) ? VNET_HDR_LEN : 0) : readCapacity;
   if (cfg.backend === 'vxlan') {
     return {
-      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts }],
+      offloads,
+      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts, gso: offloads.gso, gro: offloads.gro }],
       txChannel4: 0,
       txChannel6: 0,
       encapLayer: EncapLayer.Payload,
       slotSize,
       readCapacity,
+      tunReadCapacity,
     };
   }
   const fams = familiesOf([cfg.node, ...cfg.peers]);
@@ -103,7 +174,7 @@ export function planLive(cfg: VtepConfig): LivePlan {
     txChannel6 = channels.length;
     channels.push(raw(41));
   }
-  return { channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity };
+  return { offloads, channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity, tunReadCapacity };
 }
 
 /** The engine for live use: the kernel's UDP socket has verified the outer UDP checksum already. */
@@ -124,6 +195,7 @@ export function buildLive(plan: LivePlan, engine: Engine, tun: LiveTun, ios: Dat
     encapLayer: plan.encapLayer,
     slotSize: plan.slotSize,
     batch,
+    offloads: plan.offloads,
   });
 }
 

@@ -71,6 +71,24 @@ import type { Fdb } from '../fdb/fdb.ts';
 import type { PacketBatchIo } from '../io/tun.ts';
 import { POLL_READABLE, POLL_WRITABLE, type DatagramBatchIo } from '../io/udp.ts';
 import { SlotPool, SLOT_HEADROOM, slotSizeFor } from './slots.ts';
+import { TcpCoalescer, TcpSegmenter, VNET_HDR_LEN, VnetFlag, VnetGso, VnetHdr, completeChecksum, readVnetHdr, writeVnetNone } from '../engine/gso.ts';
+import type { Offloads } from './live-plan.ts';
+
+/** Most segments one TSO read is cut into (65535 / a 536-byte MSS is 123). */
+export const MAX_TSO_SEGMENTS = 128;
+/** Most datagrams the kernel coalesces into one UDP GRO read (UDP_GRO_CNT_MAX). */
+const MAX_GRO_SEGMENTS = 64;
+/** Room in front of each TSO segment for its outer headers, when they are not sent as one UDP GSO run. */
+const SEGMENT_GAP = 96;
+/** Bytes a slot holds beyond a 64 KiB packet when offloads are on: the virtio-net header, and each TSO
+ * segment's own copy of the inner headers (≤ 120) plus its gap. */
+export const LIVE_GSO_SLACK = VNET_HDR_LEN + MAX_TSO_SEGMENTS * (120 + SEGMENT_GAP);
+/** One UDP GSO send: at most 64 datagrams (UDP_MAX_SEGMENTS in older kernels), and one UDP payload in all
+ * (65535 − 20 IPv4 − 8 UDP; EMSGSIZE beyond). */
+const UDP_GSO_MAX_SEGMENTS = 64;
+const UDP_GSO_MAX_BYTES = 65507;
+/** Outer bytes the engine writes in front of a VXLAN payload-layer packet: VXLAN (8) + inner Ethernet (14). */
+const VXLAN_PAYLOAD_GAP = 22;
 
 /** A TUN-like packet edge with readiness callbacks (TunDevice, MemoryTun). */
 export interface LiveTun extends PacketBatchIo {
@@ -115,6 +133,12 @@ export interface LiveOptions {
   batch?: number;
   /** Batches handled per readiness callback. Defaults to 8. */
   rounds?: number;
+  /**
+   * Offloads (see live-plan.ts). tso / coalesce: the TUN was opened with IFF_VNET_HDR (every packet read or
+   * written starts with a virtio-net header); gso / gro: the VXLAN channel's socket was opened with them.
+   * Slots must then hold 64 KiB packets (planLive sizes them). Defaults to none.
+   */
+  offloads?: Offloads;
 }
 
 /** I/O-level drop reasons (the engine's are in src/engine/drops.ts). Same naming rules. */
@@ -182,6 +206,20 @@ export class LiveDataplane {
   socketRecvPackets = 0;
   socketSendPackets = 0;
   icmpQueued = 0;
+  // offload counters
+  /** TUN reads that were TSO packets, and the segments they were cut into. */
+  tsoPackets = 0;
+  tsoSegments = 0;
+  /** UDP GSO sends, and the datagrams they carried. */
+  gsoSends = 0;
+  gsoDatagrams = 0;
+  /** Socket reads that were GRO runs, and the datagrams in them. */
+  groReads = 0;
+  groDatagrams = 0;
+  /** TUN writes that were coalesced GSO packets, and the segments merged into them. */
+  coalescedWrites = 0;
+  coalescedSegments = 0;
+  readonly offloads: Offloads;
   /** Per peer index of the current FDB (inner IP bytes). */
   private peerTxPackets = new Float64Array(0);
   private peerTxBytes = new Float64Array(0);
@@ -203,6 +241,9 @@ export class LiveDataplane {
   private readonly txPorts: Uint16Array[];
   private readonly txPeer: Int32Array[];
   private readonly txInner: Int32Array[];
+  /** Per queue entry: datagrams it carries (> 1: a UDP GSO run) and its segment size (0: plain). */
+  private readonly txSegs: Int32Array[];
+  private readonly txGso: Uint16Array[];
   private readonly txN: Int32Array;
   private readonly txFirst: Int32Array;
   /** 16 bytes per peer: the underlay address in the batch form (IPv4 v4-mapped). */
@@ -217,6 +258,19 @@ export class LiveDataplane {
   private readonly rxTos: Uint8Array[];
   private readonly local6: Uint8Array;
   private readonly icmpOffsets: Int32Array;
+  // ---- offloads
+  private readonly vnet: boolean;
+  private readonly vh = new VnetHdr();
+  private readonly segmenter: TcpSegmenter | null;
+  private readonly coalescer: TcpCoalescer | null;
+  /** Slot starts of the TSO output region (one per TUN read slot) and of the coalescing region. */
+  private readonly segBase: Int32Array;
+  private readonly coBase: Int32Array;
+  private readonly rxGso: Uint16Array;
+  /** Coalescing slots used by the current receive batch. */
+  private coUsed = 0;
+  /** Segments appended to the open coalesced packet. */
+  private coAppended = 0;
   /** The TUN write queue: decapped packets from one receive batch, or ICMP replies from one TUN batch. */
   private readonly twOff: Int32Array;
   private readonly twLen: Int32Array;
@@ -242,8 +296,11 @@ export class LiveDataplane {
     const nc = opts.channels.length;
     const b = this.batch;
     if (!Number.isInteger(b) || b < 1 || b > 1024) throw new RangeError(`batch ${b} must be 1..1024`);
-    // TUN region + one region per channel + ICMP region
-    this.slots = new SlotPool(b * (2 + nc), opts.slotSize);
+    const off = opts.offloads ?? { tso: false, gso: false, gro: false, coalesce: false };
+    this.offloads = off;
+    this.vnet = off.tso || off.coalesce;
+    // TUN region + one region per channel + ICMP region [+ TSO output region] [+ coalescing region]
+    this.slots = new SlotPool(b * (2 + nc + (off.tso ? 1 : 0) + (off.coalesce ? 1 : 0)), opts.slotSize);
     const cap = this.slots.readCapacity;
     const tunCap = (opts.tun as { readCapacity?: number }).readCapacity;
     if (tunCap !== undefined && tunCap > cap) throw new RangeError(`tun readCapacity ${tunCap} exceeds the slot capacity ${cap}`);
@@ -255,27 +312,40 @@ export class LiveDataplane {
     this.rxOffsets = [];
     for (let c = 0; c < nc; c++) this.rxOffsets.push(this.slots.region(b).offsets);
     this.icmpOffsets = this.slots.region(b).offsets;
+    const starts = (offsets: Int32Array) => offsets.map((o) => o - SLOT_HEADROOM);
+    this.segBase = off.tso ? starts(this.slots.region(b).offsets) : new Int32Array(0);
+    this.coBase = off.coalesce ? starts(this.slots.region(b).offsets) : new Int32Array(0);
+    this.segmenter = off.tso ? new TcpSegmenter(MAX_TSO_SEGMENTS) : null;
+    this.coalescer = off.coalesce ? new TcpCoalescer() : null;
+    this.rxGso = new Uint16Array(b);
+    // queue lengths: a TUN batch may become b × MAX_TSO_SEGMENTS datagrams, a receive batch b × 64 packets
+    const txq = off.tso ? b * MAX_TSO_SEGMENTS : b;
+    const twq = off.gro ? b * MAX_GRO_SEGMENTS : b;
     this.rxLengths = new Int32Array(b);
     this.rxAddrs = new Uint8Array(16 * b);
     this.rxPorts = new Uint16Array(b);
     // one per channel: an io that cannot read TOS leaves its array at 0 (outer Not-ECT), never stale values
     this.rxTos = [];
     for (let c = 0; c < nc; c++) this.rxTos.push(new Uint8Array(b));
-    this.twOff = new Int32Array(b);
-    this.twLen = new Int32Array(b);
+    this.twOff = new Int32Array(twq);
+    this.twLen = new Int32Array(twq);
     this.txOff = [];
     this.txLen = [];
     this.txAddrs = [];
     this.txPorts = [];
     this.txPeer = [];
     this.txInner = [];
+    this.txSegs = [];
+    this.txGso = [];
     for (let c = 0; c < nc; c++) {
-      this.txOff.push(new Int32Array(b));
-      this.txLen.push(new Int32Array(b));
-      this.txAddrs.push(new Uint8Array(16 * b));
-      this.txPorts.push(new Uint16Array(b));
-      this.txPeer.push(new Int32Array(b));
-      this.txInner.push(new Int32Array(b));
+      this.txOff.push(new Int32Array(txq));
+      this.txLen.push(new Int32Array(txq));
+      this.txAddrs.push(new Uint8Array(16 * txq));
+      this.txPorts.push(new Uint16Array(txq));
+      this.txPeer.push(new Int32Array(txq));
+      this.txInner.push(new Int32Array(txq));
+      this.txSegs.push(new Int32Array(txq).fill(1));
+      this.txGso.push(new Uint16Array(txq));
     }
     this.txN = new Int32Array(nc);
     this.txFirst = new Int32Array(nc);
@@ -381,6 +451,20 @@ export class LiveDataplane {
     this.peerAddr16 = addr;
   }
 
+  /** Offload counters by name (all 0 with offloads off). */
+  offloadCounters(): Record<string, number> {
+    return {
+      tsoPackets: this.tsoPackets,
+      tsoSegments: this.tsoSegments,
+      gsoSends: this.gsoSends,
+      gsoDatagrams: this.gsoDatagrams,
+      groReads: this.groReads,
+      groDatagrams: this.groDatagrams,
+      coalescedWrites: this.coalescedWrites,
+      coalescedSegments: this.coalescedSegments,
+    };
+  }
+
   /** Per-peer totals by name (peers removed by a reload keep their final totals). */
   peerCounters(): Map<string, PeerCounters> {
     const out = new Map<string, PeerCounters>();
@@ -436,11 +520,34 @@ export class LiveDataplane {
       this.twN = 0;
       this.twFirst = 0;
       for (let i = 0; i < n; i++) {
-        const off = offsets[i]!;
-        const len = lengths[i]!;
+        let off = offsets[i]!;
+        let len = lengths[i]!;
         if (len > cap) {
           this.ioDrops[IoDrop.TunReadTruncated]!++;
           continue;
+        }
+        if (this.vnet) {
+          // [virtio-net header][IP packet]: a TSO packet is cut into segments; a checksum left to
+          // "the device" (NEEDS_CSUM) is completed here; then the packet is an ordinary one
+          if (len < VNET_HDR_LEN) {
+            engine.drops[Drop.VnetHdrInvalid]!++;
+            continue;
+          }
+          const h = this.vh;
+          readVnetHdr(pool, off, h);
+          off += VNET_HDR_LEN;
+          len -= VNET_HDR_LEN;
+          if ((h.gsoType & ~VnetGso.Ecn) !== VnetGso.None) {
+            this.encapTso(i, off, len);
+            continue;
+          }
+          if ((h.flags & VnetFlag.NeedsCsum) !== 0) {
+            const rc = completeChecksum(pool, off, len, h.csumStart, h.csumOffset);
+            if (rc !== 0) {
+              engine.drops[rc]!++;
+              continue;
+            }
+          }
         }
         const version = pool[off]! >>> 4;
         const rc = engine.encap(pool, off, len, layer);
@@ -453,23 +560,103 @@ export class LiveDataplane {
           this.ioDrops[IoDrop.NoTxChannel]!++;
           continue;
         }
-        const k = this.txN[c]!;
-        this.txN[c] = k + 1;
-        this.txOff[c]![k] = engine.outOff;
-        this.txLen[c]![k] = engine.outLen;
-        this.txPorts[c]![k] = engine.outPort;
-        const peer = engine.peer;
-        this.txPeer[c]![k] = peer;
-        this.txInner[c]![k] = engine.outLen - (off - engine.outOff);
-        const addrs = this.txAddrs[c]!;
-        const src = this.peerAddr16;
-        const s = 16 * peer;
-        const d = 16 * k;
-        for (let j = 0; j < 16; j++) addrs[d + j] = src[s + j]!;
+        this.queueTx(c, engine.outOff, engine.outLen, engine.outLen - (off - engine.outOff), 1, 0, engine.peer, engine.outPort);
       }
       for (let c = 0; c < nc; c++) if (this.txN[c]! > 0) this.flushTx(c);
       if (this.twN > 0) this.flushTun();
       if (n < this.batch) return;
+    }
+  }
+
+  /** Append one datagram (or a UDP GSO run of `segs` datagrams of `gso` bytes) to channel c's send queue. */
+  private queueTx(c: number, outOff: number, outLen: number, innerBytes: number, segs: number, gso: number, peer: number, port: number): void {
+    const k = this.txN[c]!;
+    this.txN[c] = k + 1;
+    this.txOff[c]![k] = outOff;
+    this.txLen[c]![k] = outLen;
+    this.txPorts[c]![k] = port;
+    this.txSegs[c]![k] = segs;
+    this.txGso[c]![k] = gso;
+    this.txPeer[c]![k] = peer;
+    this.txInner[c]![k] = innerBytes;
+    const addrs = this.txAddrs[c]!;
+    const src = this.peerAddr16;
+    const s = 16 * peer;
+    const d = 16 * k;
+    for (let j = 0; j < 16; j++) addrs[d + j] = src[s + j]!;
+  }
+
+  /**
+   * A TSO packet read into TUN slot i (IP packet at off, len; header in this.vh): cut into segments in the
+   * TSO output slot i, each encapsulated in place. On a channel with UDP GSO the segments are laid out
+   * back to back with exactly the VXLAN gap between them and go as one GSO run; otherwise one datagram each.
+   */
+  private encapTso(i: number, off: number, len: number): void {
+    const pool = this.slots.pool;
+    const engine = this.engine;
+    const seg = this.segmenter!;
+    const version = pool[off]! >>> 4;
+    const c = version === 4 ? this.txChannel4 : this.txChannel6;
+    if (c < 0) {
+      this.ioDrops[IoDrop.NoTxChannel]!++;
+      return;
+    }
+    const gsoRun = this.offloads.gso && this.channels[c]!.io.gsoCapable;
+    const gap = gsoRun ? VXLAN_PAYLOAD_GAP : SEGMENT_GAP;
+    const base = this.segBase[i]!;
+    const n = seg.segment(pool, off, len, this.vh, base, base + this.slots.slotSize, gap);
+    if (n < 0) {
+      engine.drops[-n]!++;
+      return;
+    }
+    this.tsoPackets++;
+    this.tsoSegments += n;
+    const layer = this.encapLayer;
+    const offs = seg.offs;
+    const lens = seg.lens;
+    let first = 0;
+    if (gsoRun && n > 1) {
+      // encapsulate every segment; the run is sent whole when each came out exactly `gap` bytes in front
+      // of its inner packet, for one peer (else: the ones done so far and the rest go one datagram each)
+      let ok = 0;
+      let failed = false;
+      let peer = -1;
+      let port = 0;
+      for (let k = 0; k < n; k++) {
+        const rc = engine.encap(pool, offs[k]!, lens[k]!, layer);
+        if (rc !== 0) {
+          failed = true; // counted by the engine
+          break;
+        }
+        if (engine.outOff !== offs[k]! - gap || engine.outLen !== lens[k]! + gap || (k > 0 && engine.peer !== peer)) break;
+        peer = engine.peer;
+        port = engine.outPort;
+        ok++;
+      }
+      if (ok === n) {
+        // runs within what one UDP GSO send may carry: ≤ UDP_GSO_MAX_SEGMENTS datagrams, ≤ 65507 bytes
+        const size = gap + lens[0]!;
+        let per = Math.floor(UDP_GSO_MAX_BYTES / size);
+        if (per > UDP_GSO_MAX_SEGMENTS) per = UDP_GSO_MAX_SEGMENTS;
+        for (let k = 0; k < n; k += per) {
+          const last = k + per < n ? k + per - 1 : n - 1;
+          const start = offs[k]! - gap;
+          let bytes = 0;
+          for (let j = k; j <= last; j++) bytes += lens[j]!;
+          this.queueTx(c, start, offs[last]! + lens[last]! - start, bytes, last - k + 1, size, peer, port);
+        }
+        return;
+      }
+      for (let k = 0; k < ok; k++) this.queueTx(c, offs[k]! - gap, lens[k]! + gap, lens[k]!, 1, 0, peer, port);
+      first = failed ? ok + 1 : ok;
+    }
+    for (let k = first; k < n; k++) {
+      const rc = engine.encap(pool, offs[k]!, lens[k]!, layer);
+      if (rc !== 0) {
+        if (rc === Drop.MtuExceeded && engine.icmpLen > 0 && this.twN === 0) this.queueIcmp();
+        continue;
+      }
+      this.queueTx(c, engine.outOff, engine.outLen, lens[k]!, 1, 0, engine.peer, engine.outPort);
     }
   }
 
@@ -479,8 +666,14 @@ export class LiveDataplane {
     const off = this.icmpOffsets[k]!;
     const len = this.engine.icmpLen;
     this.slots.pool.set(this.engine.icmpView.subarray(0, len), off);
-    this.twOff[k] = off;
-    this.twLen[k] = len;
+    if (this.vnet) {
+      writeVnetNone(this.slots.pool, off - VNET_HDR_LEN);
+      this.twOff[k] = off - VNET_HDR_LEN;
+      this.twLen[k] = len + VNET_HDR_LEN;
+    } else {
+      this.twOff[k] = off;
+      this.twLen[k] = len;
+    }
     this.twN = k + 1;
     this.icmpQueued++;
   }
@@ -497,15 +690,22 @@ export class LiveDataplane {
     const ports = this.txPorts[c]!;
     const peers = this.txPeer[c]!;
     const inner = this.txInner[c]!;
+    const segs = this.txSegs[c]!;
+    const gso = this.offloads.gso ? this.txGso[c]! : null;
     while (first < end) {
-      const r = io.sendBatch(pool, offs, lens, addrs, ports, end, first);
+      const r = io.sendBatch(pool, offs, lens, addrs, ports, end, first, gso);
       if (r > 0) {
         this.observeBatch(IoOp.SocketSend, r);
-        this.socketSendPackets += r;
         for (let k = first; k < first + r; k++) {
+          const m = segs[k]!;
+          this.socketSendPackets += m;
+          if (m > 1) {
+            this.gsoSends++;
+            this.gsoDatagrams += m;
+          }
           const p = peers[k]!;
           if (p >= 0 && p < this.peerTxPackets.length) {
-            this.peerTxPackets[p]!++;
+            this.peerTxPackets[p]! += m;
             this.peerTxBytes[p]! += inner[k]!;
           }
         }
@@ -514,7 +714,7 @@ export class LiveDataplane {
         break; // would block: keep [first, end), wait for WRITABLE
       } else {
         this.countError(IoOp.SocketSend, r);
-        this.ioDrops[IoDrop.SendError]!++;
+        this.ioDrops[IoDrop.SendError]! += segs[first]!;
         first++;
       }
     }
@@ -539,47 +739,113 @@ export class LiveDataplane {
     const addrSkip = fam === 4 ? 12 : 0;
     for (let round = 0; round < this.rounds; round++) {
       if (this.twFirst < this.twN) return;
-      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch, tos);
+      const gro = ch.io.groCapable ? this.rxGso : null;
+      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch, tos, gro);
       if (n <= 0) {
         if (n < 0) this.countError(IoOp.SocketRecv, n);
         return;
       }
       this.observeBatch(IoOp.SocketRecv, n);
-      this.socketRecvPackets += n;
       this.twN = 0;
       this.twFirst = 0;
-      let k = 0;
+      this.coUsed = 0;
       for (let i = 0; i < n; i++) {
         const off = offsets[i]!;
         const len = lengths[i]!;
         if (len > cap) {
           this.ioDrops[IoDrop.SocketReadTruncated]!++;
+          this.socketRecvPackets++;
           continue;
         }
-        let rc: number;
         if (fmt === RxFormat.VxlanPayload) {
-          rc = engine.decapVxlanPayload(pool, off, len, fam, addrs, 16 * i + addrSkip, tos[i]! & 3);
-        } else if (fmt === RxFormat.Ip) {
+          // a GRO read is a run of datagrams of `g` bytes (the last may be shorter): decap each
+          let g = gro !== null ? gro[i]! : 0;
+          if (g === 0 || g >= len) g = len;
+          else this.groReads++;
+          const end = off + len;
+          const ecn = tos[i]! & 3;
+          const src = 16 * i + addrSkip;
+          let m = 0;
+          for (let at = off; at < end; at += g) {
+            m++;
+            const sl = end - at < g ? end - at : g;
+            if (engine.decapVxlanPayload(pool, at, sl, fam, addrs, src, ecn) === 0) this.queueDecapped();
+          }
+          this.socketRecvPackets += m;
+          if (m > 1) this.groDatagrams += m;
+          continue;
+        }
+        this.socketRecvPackets++;
+        let rc: number;
+        if (fmt === RxFormat.Ip) {
           rc = engine.decapIp(pool, off, len);
         } else {
           this.writeIpv6Header(pool, off - 40, len, ch.protocol ?? 4, tos[i]!, addrs, 16 * i);
           rc = engine.decapIp(pool, off - 40, len + 40);
         }
-        if (rc !== 0) continue;
-        const p = engine.peer;
-        const ilen = engine.innerIpLen;
-        if (p >= 0 && p < this.peerRxPackets.length) {
-          this.peerRxPackets[p]!++;
-          this.peerRxBytes[p]! += ilen;
-        }
-        this.twOff[k] = engine.innerIpOff;
-        this.twLen[k] = ilen;
-        k++;
+        if (rc === 0) this.queueDecapped();
       }
-      this.twN = k;
-      if (k > 0) this.flushTun();
+      const co = this.coalescer;
+      if (co !== null && co.open) this.closeCoalesced(co);
+      if (this.twN > 0) this.flushTun();
       if (n < this.batch) return;
     }
+  }
+
+  /**
+   * Queue the engine's decapsulated packet for the TUN. With a virtio-net header: TCP segments that continue
+   * the open coalesced packet are appended to it (coalescing on); anything else closes it and goes as it
+   * is, behind a "no offload" header written in front of it (over its own outer headers, already read).
+   */
+  private queueDecapped(): void {
+    const engine = this.engine;
+    const p = engine.peer;
+    const off = engine.innerIpOff;
+    const len = engine.innerIpLen;
+    if (p >= 0 && p < this.peerRxPackets.length) {
+      this.peerRxPackets[p]!++;
+      this.peerRxBytes[p]! += len;
+    }
+    const pool = this.slots.pool;
+    const co = this.coalescer;
+    if (co !== null) {
+      if (co.open) {
+        if (co.canAppend(pool, off, len)) {
+          co.append(pool, off, len);
+          this.coAppended++;
+          return;
+        }
+        this.closeCoalesced(co);
+      }
+      if (this.coUsed < this.coBase.length && co.start(pool, off, len, this.coBase[this.coUsed]! + SLOT_HEADROOM, this.slots.readCapacity)) {
+        this.coUsed++;
+        this.coAppended = 0;
+        return;
+      }
+    }
+    const k = this.twN;
+    if (this.vnet) {
+      writeVnetNone(pool, off - VNET_HDR_LEN);
+      this.twOff[k] = off - VNET_HDR_LEN;
+      this.twLen[k] = len + VNET_HDR_LEN;
+    } else {
+      this.twOff[k] = off;
+      this.twLen[k] = len;
+    }
+    this.twN = k + 1;
+  }
+
+  private closeCoalesced(co: TcpCoalescer): void {
+    const at = co.outOff;
+    const total = co.finish(this.slots.pool);
+    if (this.coAppended > 0) {
+      this.coalescedWrites++;
+      this.coalescedSegments += this.coAppended + 1;
+    }
+    const k = this.twN;
+    this.twOff[k] = at;
+    this.twLen[k] = total;
+    this.twN = k + 1;
   }
 
   /**

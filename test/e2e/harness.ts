@@ -526,6 +526,8 @@ export interface VtepStartOptions {
   /** Serve metrics on 127.0.0.1:<port> inside the node's namespace. Defaults to 9587; null = no --metrics. */
   metricsPort?: number | null;
   io?: 'native' | 'node';
+  /** `--offload` (default: vtep's default, auto). */
+  offload?: string;
   logLevel?: string;
   /** Extra config keys merged at the top level (e.g. { tun: {...} }). */
   extraConfig?: Record<string, unknown>;
@@ -751,6 +753,7 @@ export class Topology {
     const argv = [process.execPath, VTEP_BIN, 'run', '--config', path, '--log-level', o.logLevel ?? 'info'];
     if (metricsPort !== null) argv.push('--metrics', `127.0.0.1:${metricsPort}`);
     if (o.io) argv.push('--io', o.io);
+    if (o.offload) argv.push('--offload', o.offload);
     const proc = new Proc(`vtep run n${i}`, this.nodeNs(i), argv, join(this.dir, `vtep-n${i}.log`));
     const node = new VtepNode(this, i, proc, path, metricsPort);
     this.vteps.set(i, node);
