@@ -311,8 +311,11 @@ export class TcpCoalescer {
   private total = 0;
   private nextSeq = 0;
   private id0 = 0;
-  /** No more appends: the last one was shorter than mss or had PSH. */
-  private closed = false;
+  /**
+   * No more appends possible: the last one appended was shorter than mss or had PSH. The kernel flushes such a
+   * packet at once (tcp_gro_receive: `flush = len < mss`, PSH); a caller doing the same calls finish now.
+   */
+  ended = false;
 
   /**
    * Start a new coalesced packet from the IP packet at buf[off, off+len): true when it is coalescable TCP
@@ -338,7 +341,7 @@ export class TcpCoalescer {
     this.nextSeq = (rd32(buf, t + TCP_SEQ) + this.mss) >>> 0;
     this.id0 = ipLen === IPV4_HDR_MIN ? rd16(buf, off + IPV4_ID) : 0;
     this.cap = dstCap;
-    this.closed = false;
+    this.ended = false;
     this.segments = 1;
     this.outOff = dstOff;
     this.open = true;
@@ -355,7 +358,7 @@ export class TcpCoalescer {
    * ≤ 65535; TCP checksum valid. Never true when nothing is open.
    */
   canAppend(buf: Uint8Array, off: number, len: number): boolean {
-    if (!this.open || this.closed) return false;
+    if (!this.open || this.ended) return false;
     const ipLen = this.ipLen;
     const hdrLen = this.hdrLen;
     const payload = len - hdrLen;
@@ -402,9 +405,9 @@ export class TcpCoalescer {
     const f = buf[off + this.ipLen + TCP_FLAGS]!;
     if ((f & TcpFlag.Psh) !== 0) {
       buf[p + this.ipLen + TCP_FLAGS] = buf[p + this.ipLen + TCP_FLAGS]! | TcpFlag.Psh;
-      this.closed = true;
+      this.ended = true;
     }
-    if (payload < this.mss) this.closed = true;
+    if (payload < this.mss) this.ended = true;
   }
 
   /**
