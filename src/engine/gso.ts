@@ -284,8 +284,11 @@ function tcpCandidate(buf: Uint8Array, off: number, len: number): number {
   return ipLen;
 }
 
-/** Flags that keep a packet out of coalescing altogether (the kernel flushes on each; CWR: see start). */
-const BLOCKING_FLAGS = TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr;
+/**
+ * Flags that keep a packet from starting a coalesced packet: tcp_gro_receive flushes a packet carrying any of
+ * them at once. CWR too: measured on Linux 6.18 (gso-kernel.test.ts), a CWR segment goes up alone even first.
+ */
+const BLOCKING_FLAGS = TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Psh | TcpFlag.Cwr;
 
 /**
  * TCP receive coalescing for packets written to the TUN (tcp_gro_receive / tcp4_gro_complete; wireguard-go
@@ -320,10 +323,10 @@ export class TcpCoalescer {
   /**
    * Start a new coalesced packet from the IP packet at buf[off, off+len): true when it is coalescable TCP
    * (IPv4 IHL 5 not fragmented, header checksum valid; or IPv6 next header TCP; TCP with payload, flags ACK
-   * possibly with ECE — no SYN/FIN/RST/URG/CWR/PSH — and a valid TCP checksum) and was copied to
+   * possibly with ECE — no SYN/FIN/RST/URG/PSH/CWR — and a valid TCP checksum) and was copied to
    * buf[dstOff + VNET_HDR_LEN…] (dstCap bytes available from dstOff, vnet header included). false: nothing
    * started (an open packet stays open), nothing copied; the caller writes that packet on its own.
-   * A PSH packet is refused because the kernel would flush it at once: alone it is the same bytes.
+   * A PSH or CWR packet is refused because the kernel flushes it at once: alone it is the same bytes.
    */
   start(buf: Uint8Array, off: number, len: number, dstOff: number, dstCap: number): boolean {
     if (this.open) return false;
@@ -332,7 +335,7 @@ export class TcpCoalescer {
     if (ipLen === 0) return false;
     const t = off + ipLen;
     const flags = buf[t + TCP_FLAGS]!;
-    if ((flags & (BLOCKING_FLAGS | TcpFlag.Psh)) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
+    if ((flags & BLOCKING_FLAGS) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
     const tcpLen = (buf[t + TCP_DOFF]! >>> 4) << 2;
     this.ipLen = ipLen;
     this.hdrLen = ipLen + tcpLen;
@@ -388,7 +391,7 @@ export class TcpCoalescer {
     for (let i = TCP_WINDOW; i < TCP_CSUM; i++) if (buf[t + i] !== buf[pt + i]) return false;
     for (let i = TCP_CSUM + 2; i < hdrLen - ipLen; i++) if (buf[t + i] !== buf[pt + i]) return false;
     const flags = buf[t + TCP_FLAGS]!;
-    if ((flags & ~TcpFlag.Psh) !== buf[pt + TCP_FLAGS]) return false;
+    if ((flags & ~TcpFlag.Psh) !== (buf[pt + TCP_FLAGS]! & ~TcpFlag.Psh)) return false;
     // the last full check: a candidate at all (lengths, IPv4 header checksum, TCP checksum)
     return tcpCandidate(buf, off, len) === ipLen;
   }

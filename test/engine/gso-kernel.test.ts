@@ -318,7 +318,7 @@ done(await readTun(10, 1500));
     // greedy caller loop of wireguard-go): a mismatching packet flushes the open one and starts the next (a PSH one
     // goes up alone); a short or PSH segment that was appended ends the packet at once.
     interface Scenario { name: string; family: 4 | 6; sizes: number[]; over: (k: number) => Partial<TcpSpecLite> }
-    type TcpSpecLite = { tos: number; seq: number; ack: number; options: Uint8Array; id: number; flags: number; flowLabel: number };
+    type TcpSpecLite = { tos: number; seq: number; ack: number; options: Uint8Array; id: number; flags: number; flowLabel: number; window: number };
     const scenarios: Scenario[] = [
       { name: 'tos change', family: 4, sizes: [1000, 1000, 1000, 1000, 1000], over: (k) => (k === 2 ? { tos: 4 } : {}) },
       { name: 'seq gap', family: 4, sizes: [1000, 1000, 1000, 1000, 1000], over: (k) => (k >= 2 ? { seq: 1 } : {}) },
@@ -328,6 +328,10 @@ done(await readTun(10, 1500));
       { name: 'ip id jump', family: 4, sizes: [1000, 1000, 1000, 1000, 1000], over: (k) => (k >= 2 ? { id: 900 + k } : {}) },
       { name: 'short then more', family: 4, sizes: [1000, 500, 1000, 1000, 1000], over: () => ({}) },
       { name: 'psh in the middle', family: 4, sizes: [1000, 1000, 1000, 1000], over: (k) => (k === 1 ? { flags: 0x18 } : {}) },
+      { name: 'cwr on the first', family: 4, sizes: [1000, 1000, 1000, 1000], over: (k) => (k === 0 ? { flags: 0x90 } : {}) },
+      { name: 'cwr in the middle', family: 4, sizes: [1000, 1000, 1000, 1000], over: (k) => (k === 2 ? { flags: 0x90 } : {}) },
+      { name: 'ece throughout', family: 6, sizes: [1000, 1000, 1000], over: () => ({ flags: 0x50 }) },
+      { name: 'window change', family: 6, sizes: [1000, 1000, 1000, 1000], over: (k) => (k >= 2 ? { window: 999 } : {}) },
       { name: 'v6 flow label change', family: 6, sizes: [1000, 1000, 1000, 1000, 1000], over: (k) => (k === 2 ? { flowLabel: 0x777 } : {}) },
       { name: 'v6 longer than the first', family: 6, sizes: [800, 1000, 1000, 1000], over: () => ({}) },
     ];
@@ -339,7 +343,7 @@ done(await readTun(10, 1500));
       sc.sizes.forEach((size, k) => {
         const o = sc.over(k);
         const p = buildTcp({ family: sc.family, payload: payloadOf(size, k + i), options: o.options ?? TS_OPTIONS, seq: seq + (o.seq ?? 0),
-          ack: o.ack, id: o.id ?? 300 + k, flags: o.flags ?? 0x10, tos: o.tos, flowLabel: o.flowLabel, srcHost: 9, sport: 6000 + i, dport: 40000 });
+          ack: o.ack, window: o.window, id: o.id ?? 300 + k, flags: o.flags ?? 0x10, tos: o.tos, flowLabel: o.flowLabel, srcHost: 9, sport: 6000 + i, dport: 40000 });
         seq += size;
         if (sc.family === 4) {
           p[14] = 2;
