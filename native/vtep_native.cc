@@ -39,6 +39,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -576,7 +577,8 @@ Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
 
 // Control buffer per received message: room for IP_TOS (1 byte) or IPV6_TCLASS (int) with space to
 // spare (a second option enabled elsewhere on the fd is then not MSG_CTRUNC'd away).
-constexpr size_t kCtlSpace = 2 * CMSG_SPACE(sizeof(int)) + CMSG_SPACE(16);
+// Room for IP_TOS / IPV6_TCLASS, UDP_GRO and SCM_TIMESTAMPNS together, with space to spare.
+constexpr size_t kCtlSpace = 3 * CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(16);
 
 // Per-thread scratch for recvmmsg/sendmmsg headers: no allocation per call.
 struct MmsgScratch {
@@ -647,13 +649,31 @@ int GroSizeOf(struct msghdr* h) {
   return 0;
 }
 
-// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null[, gso|null]]) → n | -errno
+// How long one received message waited in the socket: now − its SCM_TIMESTAMPNS (SO_TIMESTAMPNS on the socket),
+// in microseconds; -1 when the kernel attached no timestamp.
+int32_t AgeUsOf(struct msghdr* h, const struct timespec& now) {
+  if (h->msg_control == nullptr) return -1;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      int64_t us = (static_cast<int64_t>(now.tv_sec) - ts.tv_sec) * 1000000 + (now.tv_nsec - ts.tv_nsec) / 1000;
+      if (us < 0) return 0;
+      return us > INT32_MAX ? INT32_MAX : static_cast<int32_t>(us);
+    }
+  }
+  return -1;
+}
+
+// recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null[, gso|null[, ageUs|null]]]) → n | -errno
 // recvmmsg with MSG_DONTWAIT | MSG_TRUNC: lengths[i] is the datagram's real length (> capacity when
 // truncated). Works on UDP and raw sockets (ports are 0 for raw). With `tos` (Uint8Array, one byte per
 // message) each message gets its own control buffer and tos[i] is its outer TOS / traffic class (0
 // when the kernel attached none: IP_RECVTOS / IPV6_RECVTCLASS not set on the socket). With `gso`
 // (Uint16Array) gso[i] is the segment size of a datagram the kernel coalesced (UDP_GRO socket option),
-// 0 for a plain datagram: lengths[i] then spans several equal segments, the last possibly shorter.
+// 0 for a plain datagram: lengths[i] then spans several equal segments, the last possibly shorter. With
+// `ageUs` (Int32Array; the socket has SO_TIMESTAMPNS) ageUs[i] is how long the datagram waited in the socket
+// queue, in µs (-1: no timestamp).
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, maxN;
@@ -681,7 +701,12 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   if (wantGso && !GetTyped(env, info[9], napi_uint16_array, &gso, "gso must be a Uint16Array or null")) {
     return env.Null();
   }
-  bool wantCtl = wantTos || wantGso;
+  Typed<int32_t> age;
+  bool wantAge = info.Length() > 10 && !info[10].IsNull() && !info[10].IsUndefined();
+  if (wantAge && !GetTyped(env, info[10], napi_int32_array, &age, "ageUs must be an Int32Array or null")) {
+    return env.Null();
+  }
+  bool wantCtl = wantTos || wantGso || wantAge;
   if (maxN < 0) return Int(env, -EINVAL);
   int n = Clamp(maxN, kMaxBatch);
   n = Clamp(n, offsets.len);
@@ -691,6 +716,7 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   if (ports.present()) n = Clamp(n, ports.len);
   if (wantTos) n = Clamp(n, tos.len);
   if (wantGso) n = Clamp(n, gso.len);
+  if (wantAge) n = Clamp(n, age.len);
   if (n == 0) return Int(env, 0);
   if (!SlotsInPool(pool, offsets, cap, 0, n)) return Int(env, -EINVAL);
   MmsgScratch* s = Scratch();
@@ -712,8 +738,11 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
     r = recvmmsg(fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_TRUNC, nullptr);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
+  struct timespec now = {0, 0};
+  if (wantAge) clock_gettime(CLOCK_REALTIME, &now);
   for (int i = 0; i < r; i++) {
     lengths.data[i] = static_cast<int32_t>(s->msgs[i].msg_len);
+    if (wantAge) age.data[i] = AgeUsOf(&s->msgs[i].msg_hdr, now);
     StoreAddr(&s->names[i], addrs.data ? addrs.data + 16 * i : nullptr, ports, i);
     if (wantTos) tos.data[i] = TosOf(&s->msgs[i].msg_hdr);
     if (wantGso) gso.data[i] = static_cast<uint16_t>(GroSizeOf(&s->msgs[i].msg_hdr));
@@ -1034,6 +1063,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   SetInt(env, c, "SO_RCVBUF", SO_RCVBUF);
   SetInt(env, c, "SO_SNDBUF", SO_SNDBUF);
   SetInt(env, c, "SO_MARK", SO_MARK);
+  SetInt(env, c, "SO_TIMESTAMPNS", SO_TIMESTAMPNS);
   SetInt(env, c, "IPPROTO_IP", IPPROTO_IP);
   SetInt(env, c, "IPPROTO_IPV6", IPPROTO_IPV6);  // also protocol number 41 (IPv6-in-IPv4)
   SetInt(env, c, "IPPROTO_UDP", IPPROTO_UDP);

@@ -12,6 +12,7 @@
  * | vtep_io_errors_total | counter | op, errno | failed system calls by operation and errno name |
  * | vtep_packets_total | counter | op | packets through each I/O operation (tun-read, socket-recv, socket-send, tun-write) |
  * | vtep_batch_size | histogram | op | packets per batch call, buckets 1, 2, 4 … 2048 |
+ * | vtep_rx_queue_delay_microseconds | histogram | | how long received VXLAN datagrams waited in the underlay socket queue (native I/O), buckets 1, 2, 4 … 32768 µs |
  * | vtep_offload_total | counter | counter (tsoPackets, tsoSegments, gsoSends, gsoDatagrams, groReads, groDatagrams, coalescedWrites, coalescedSegments) | what each offload did (`vtep run --offload`) |
  * | vtep_icmp_sent_total | counter | | ICMP too-big replies written into the TUN |
  * | vtep_fdb_peers / vtep_fdb_prefixes | gauge | | peers and pod CIDRs in the current FDB |
@@ -22,7 +23,7 @@ import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DROP_NAMES } from '../engine/drops.ts';
 import { errnoName } from '../io/native.ts';
-import { BATCH_BUCKETS, IO_DROP_NAMES, IO_OP_NAMES, IoOp, type LiveDataplane } from '../dataplane/live.ts';
+import { BATCH_BUCKETS, IO_DROP_NAMES, IO_OP_NAMES, IoOp, RX_DELAY_BUCKETS, type LiveDataplane } from '../dataplane/live.ts';
 import { VtepError } from '../util/errors.ts';
 
 interface Value {
@@ -80,6 +81,18 @@ export function createRegistry(src: MetricsSource, defaults = true): Registry {
       { value: src.dp.socketSendPackets, labels: { op: 'socket-send' } },
       { value: src.dp.tunWritePackets, labels: { op: 'tun-write' } },
     ]),
+    new Computed('vtep_rx_queue_delay_microseconds', 'How long received VXLAN datagrams waited in the underlay socket queue, microseconds.', 'histogram', () => {
+      const out: Value[] = [];
+      let cum = 0;
+      for (let b = 0; b < RX_DELAY_BUCKETS - 1; b++) {
+        cum += src.dp.rxDelayHist[b]!;
+        out.push({ metricName: 'vtep_rx_queue_delay_microseconds_bucket', value: cum, labels: { le: 2 ** b } });
+      }
+      out.push({ metricName: 'vtep_rx_queue_delay_microseconds_bucket', value: src.dp.rxDelayCount, labels: { le: '+Inf' } });
+      out.push({ metricName: 'vtep_rx_queue_delay_microseconds_sum', value: src.dp.rxDelaySumUs });
+      out.push({ metricName: 'vtep_rx_queue_delay_microseconds_count', value: src.dp.rxDelayCount });
+      return out;
+    }),
     new Computed('vtep_offload_total', 'What each offload did: TSO reads and their segments, GSO sends and their datagrams, GRO reads and their datagrams, coalesced TUN writes and their segments.', 'counter', () =>
       Object.entries(src.dp.offloadCounters()).map(([counter, value]) => ({ value, labels: { counter } }))),
     new Computed('vtep_batch_size', 'Packets per batch system call.', 'histogram', () => {

@@ -25,7 +25,7 @@ const { EBADF, EINVAL } = osConstants.errno;
 export async function openChannel(c: ChannelPlan, readCapacity: number, io: IoMode): Promise<DatagramBatchIo> {
   if (c.kind === 'udp') {
     // recvTos: the outer ECN field for RFC 6040 decapsulation (a UDP socket never sees the outer header)
-    const opts = { family: c.family, address: c.address, port: c.port, readCapacity, pmtuDiscovery: c.df, recvTos: true, gso: c.gso, gro: c.gro };
+    const opts = { family: c.family, address: c.address, port: c.port, readCapacity, pmtuDiscovery: c.df, recvTos: true, gso: c.gso, gro: c.gro, rxAge: c.rxAge };
     // dgram: the kernel's defaults for TTL, TOS, checksums; no received TOS (decap sees outer Not-ECT)
     if (io === 'node') return NodeUdpSocket.open(opts);
     const s = NativeUdpSocket.open(opts);

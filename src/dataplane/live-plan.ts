@@ -38,6 +38,8 @@ export interface ChannelPlan {
   /** UDP only: GSO sends (UDP_SEGMENT) and GRO receives (UDP_GRO), from the offloads. */
   gso: boolean;
   gro: boolean;
+  /** UDP only: per-datagram queue wait (SO_TIMESTAMPNS): vtep_rx_queue_delay_microseconds and --aqm. */
+  rxAge: boolean;
 }
 
 /**
@@ -95,6 +97,8 @@ export function parseOffloads(text: string, cfg: VtepConfig, io: 'native' | 'nod
 
 export interface LivePlan {
   offloads: Offloads;
+  /** CoDel on the underlay receive queue (UDP channels), or null. */
+  aqm: { targetUs: number; intervalUs: number } | null;
   channels: ChannelPlan[];
   txChannel4: number;
   txChannel6: number;
@@ -120,7 +124,7 @@ export function underlayFamily(cfg: VtepConfig): 4 | 6 {
 /** Largest IP packet a TSO read, a GRO receive or a coalesced write carries. */
 export const GSO_MAX_PACKET = 65535;
 
-export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): LivePlan {
+export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS, aqm: { targetUs: number; intervalUs: number } | null = null): LivePlan {
   const family = underlayFamily(cfg);
   const big = offloads.tso || offloads.gro || offloads.coalesce;
   // offloads: 64 KiB packets, plus the virtio-net header, plus the headers each TSO segment gets (see LiveDataplane)
@@ -134,6 +138,7 @@ export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): Liv
     udpZeroRx: family === 6 && e.udp6ZeroChecksumRx,
     gso: false,
     gro: false,
+    rxAge: false,
   };
   const slotSize = liveSlotSize(maxPacket);
   const readCapacity = big ? GSO_MAX_PACKET : slotSize - SLOT_HEADROOM;
@@ -141,7 +146,8 @@ export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): Liv
   if (cfg.backend === 'vxlan') {
     return {
       offloads,
-      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts, gso: offloads.gso, gro: offloads.gro }],
+      aqm,
+      channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts, gso: offloads.gso, gro: offloads.gro, rxAge: true }],
       txChannel4: 0,
       txChannel6: 0,
       encapLayer: EncapLayer.Payload,
@@ -174,7 +180,7 @@ export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): Liv
     txChannel6 = channels.length;
     channels.push(raw(41));
   }
-  return { offloads, channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity, tunReadCapacity };
+  return { offloads, aqm: null, channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity, tunReadCapacity };
 }
 
 /** The engine for live use: the kernel's UDP socket has verified the outer UDP checksum already. */
@@ -196,6 +202,7 @@ export function buildLive(plan: LivePlan, engine: Engine, tun: LiveTun, ios: Dat
     slotSize: plan.slotSize,
     batch,
     offloads: plan.offloads,
+    aqm: plan.aqm,
   });
 }
 

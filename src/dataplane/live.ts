@@ -73,6 +73,7 @@ import { POLL_READABLE, POLL_WRITABLE, type DatagramBatchIo } from '../io/udp.ts
 import { SlotPool, SLOT_HEADROOM, slotSizeFor } from './slots.ts';
 import { TcpCoalescer, TcpSegmenter, VNET_HDR_LEN, VnetFlag, VnetGso, VnetHdr, completeChecksum, readVnetHdr, writeVnetNone } from '../engine/gso.ts';
 import type { Offloads } from './live-plan.ts';
+import { Codel } from './codel.ts';
 
 /** Most segments one TSO read is cut into (65535 / a 536-byte MSS is 123). */
 export const MAX_TSO_SEGMENTS = 128;
@@ -139,6 +140,11 @@ export interface LiveOptions {
    * Slots must then hold 64 KiB packets (planLive sizes them). Defaults to none.
    */
   offloads?: Offloads;
+  /**
+   * Active queue management on the underlay receive side (CoDel, RFC 8289), from each datagram's wait in the
+   * socket queue (recvBatch's ageUs; the socket needs `rxAge`). null: off. See Codel below.
+   */
+  aqm?: { targetUs: number; intervalUs: number } | null;
 }
 
 /** I/O-level drop reasons (the engine's are in src/engine/drops.ts). Same naming rules. */
@@ -153,19 +159,35 @@ export const IoDrop = {
   TunWriteError: 3,
   /** An encapsulated packet of a family no underlay socket carries (IPIP without that socket). */
   NoTxChannel: 4,
+  /** CoDel on the receive side: packets waited in the socket queue above the target for a whole interval. */
+  AqmDrop: 5,
 } as const;
-export const IO_DROP_NAMES: readonly string[] = ['tun-read-truncated', 'socket-read-truncated', 'send-error', 'tun-write-error', 'no-tx-channel'];
+export const IO_DROP_NAMES: readonly string[] = ['tun-read-truncated', 'socket-read-truncated', 'send-error', 'tun-write-error', 'no-tx-channel', 'aqm-drop'];
 export const IO_DROP_HELP: readonly string[] = [
   'packet read from the TUN is larger than a slot (MTU above what the slots were sized for)',
   'datagram larger than a slot (underlay MTU above what the slots were sized for, or GRO)',
   'the kernel refused to send the datagram (see vtep_io_errors_total for the errno)',
   'the kernel refused the packet written to the TUN device',
   'no underlay socket for the inner packet\'s family (IPIP)',
+  'dropped by CoDel (--aqm): received packets had waited in the socket queue longer than the target for an interval (an ECN-capable packet is marked CE instead)',
 ];
 
 /** I/O operations, for error and batch-size counters. */
 export const IoOp = { TunRead: 0, SocketRecv: 1, SocketSend: 2, TunWrite: 3, Poll: 4 } as const;
 export const IO_OP_NAMES: readonly string[] = ['tun-read', 'socket-recv', 'socket-send', 'tun-write', 'poll'];
+
+/**
+ * Work per read and per readiness callback, in bytes: with offloads a read can be 64 KiB, and 64 of them
+ * (4 MiB, milliseconds of work) would keep the other direction and its latency-sensitive packets waiting.
+ * The next read asks for about BATCH_BYTES at the last batch's mean packet size (at least MIN_BATCH), and a
+ * callback returns to the event loop after CALLBACK_BYTES (the fd is still readable: it fires again).
+ */
+const BATCH_BYTES = 256 * 1024;
+const MIN_BATCH = 4;
+const CALLBACK_BYTES = 1024 * 1024;
+
+/** Receive-queue wait histogram buckets: ≤ 1, 2, 4 … 32768 µs, then more. */
+export const RX_DELAY_BUCKETS = 17;
 
 /** Batch-size histogram: bucket b counts batches of size in (2^(b-1), 2^b]; b = 0 is size 1. */
 export const BATCH_BUCKETS = 12; // up to 2048
@@ -267,6 +289,18 @@ export class LiveDataplane {
   private readonly segBase: Int32Array;
   private readonly coBase: Int32Array;
   private readonly rxGso: Uint16Array;
+  /** Per channel: CoDel state (null: --aqm off), each datagram's queue wait (µs) from the last receive. */
+  private readonly codel: (Codel | null)[];
+  /** Packets the next TUN read / socket receive asks for (adapted to packet size: see BATCH_BYTES). */
+  private tunMax: number;
+  private rxMax: number;
+  private readonly rxAge: Int32Array;
+  /** Receive-queue wait histogram: bucket b counts datagrams that waited ≤ 2^b µs (last bucket: more). */
+  readonly rxDelayHist = new Float64Array(RX_DELAY_BUCKETS);
+  rxDelaySumUs = 0;
+  rxDelayCount = 0;
+  /** Packets CE-marked instead of dropped by CoDel. */
+  aqmMarked = 0;
   /** Coalescing slots used by the current receive batch. */
   private coUsed = 0;
   /** Segments appended to the open coalesced packet. */
@@ -318,6 +352,11 @@ export class LiveDataplane {
     this.segmenter = off.tso ? new TcpSegmenter(MAX_TSO_SEGMENTS) : null;
     this.coalescer = off.coalesce ? new TcpCoalescer() : null;
     this.rxGso = new Uint16Array(b);
+    this.rxAge = new Int32Array(b).fill(-1);
+    const aqm = opts.aqm ?? null;
+    this.tunMax = b;
+    this.rxMax = b;
+    this.codel = opts.channels.map((ch) => (aqm !== null && ch.rx === RxFormat.VxlanPayload ? new Codel(aqm.targetUs, aqm.intervalUs) : null));
     // queue lengths: a TUN batch may become b × MAX_TSO_SEGMENTS datagrams, a receive batch b × 64 packets
     const txq = off.tso ? b * MAX_TSO_SEGMENTS : b;
     const twq = off.gro ? b * MAX_GRO_SEGMENTS : b;
@@ -462,6 +501,7 @@ export class LiveDataplane {
       groDatagrams: this.groDatagrams,
       coalescedWrites: this.coalescedWrites,
       coalescedSegments: this.coalescedSegments,
+      aqmMarked: this.aqmMarked,
     };
   }
 
@@ -504,15 +544,23 @@ export class LiveDataplane {
     const engine = this.engine;
     const layer = this.encapLayer;
     const nc = this.txN.length;
+    let bytes = 0;
     for (let round = 0; round < this.rounds; round++) {
       if (!this.txIdle()) return;
-      const n = this.tun.readBatch(pool, offsets, lengths, this.batch);
+      const max = this.tunMax;
+      const n = this.tun.readBatch(pool, offsets, lengths, max);
       if (n <= 0) {
         if (n < 0) this.countError(IoOp.TunRead, n);
         return;
       }
       this.observeBatch(IoOp.TunRead, n);
       this.tunReadPackets += n;
+      let batchBytes = 0;
+      for (let i = 0; i < n; i++) batchBytes += lengths[i]!;
+      bytes += batchBytes;
+      // the next read's count: about BATCH_BYTES at this batch's mean size (64 KiB TSO reads: a few)
+      const per = Math.floor(BATCH_BYTES / (batchBytes / n));
+      this.tunMax = per >= this.batch ? this.batch : per < MIN_BATCH ? MIN_BATCH : per;
       for (let c = 0; c < nc; c++) {
         this.txN[c] = 0;
         this.txFirst[c] = 0;
@@ -564,7 +612,7 @@ export class LiveDataplane {
       }
       for (let c = 0; c < nc; c++) if (this.txN[c]! > 0) this.flushTx(c);
       if (this.twN > 0) this.flushTun();
-      if (n < this.batch) return;
+      if (n < max || bytes >= CALLBACK_BYTES) return;
     }
   }
 
@@ -737,14 +785,25 @@ export class LiveDataplane {
     const fmt = ch.rx;
     const fam = ch.family;
     const addrSkip = fam === 4 ? 12 : 0;
+    let bytes = 0;
     for (let round = 0; round < this.rounds; round++) {
       if (this.twFirst < this.twN) return;
       const gro = ch.io.groCapable ? this.rxGso : null;
-      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, this.batch, tos, gro);
+      const codel = this.codel[c]!;
+      // each datagram's wait in the socket queue (-1 where the socket does not say: not opened with rxAge)
+      const age = fmt === RxFormat.VxlanPayload ? this.rxAge : null;
+      const max = this.rxMax;
+      const n = io.recvBatch(pool, offsets, lengths, addrs, this.rxPorts, max, tos, gro, age);
       if (n <= 0) {
         if (n < 0) this.countError(IoOp.SocketRecv, n);
         return;
       }
+      let batchBytes = 0;
+      for (let i = 0; i < n; i++) batchBytes += lengths[i]!;
+      bytes += batchBytes;
+      const per = Math.floor(BATCH_BYTES / (batchBytes / n));
+      this.rxMax = per >= this.batch ? this.batch : per < MIN_BATCH ? MIN_BATCH : per;
+      const nowUs = codel !== null ? performance.now() * 1000 : 0;
       this.observeBatch(IoOp.SocketRecv, n);
       this.twN = 0;
       this.twFirst = 0;
@@ -765,11 +824,26 @@ export class LiveDataplane {
           const end = off + len;
           const ecn = tos[i]! & 3;
           const src = 16 * i + addrSkip;
+          // CoDel: at most one packet of a datagram (or GRO run) is dropped or marked: the first one decapped
+          let signal = false;
+          if (age !== null) {
+            const us = age[i]!;
+            if (us >= 0) this.observeDelay(us);
+            if (codel !== null) signal = codel.onDequeue(us, nowUs);
+          }
           let m = 0;
           for (let at = off; at < end; at += g) {
             m++;
             const sl = end - at < g ? end - at : g;
-            if (engine.decapVxlanPayload(pool, at, sl, fam, addrs, src, ecn) === 0) this.queueDecapped();
+            if (engine.decapVxlanPayload(pool, at, sl, fam, addrs, src, ecn) !== 0) continue;
+            if (signal) {
+              signal = false;
+              if (!this.markCe(pool, engine.innerIpOff)) {
+                this.ioDrops[IoDrop.AqmDrop]!++;
+                continue;
+              }
+            }
+            this.queueDecapped();
           }
           this.socketRecvPackets += m;
           if (m > 1) this.groDatagrams += m;
@@ -788,7 +862,7 @@ export class LiveDataplane {
       const co = this.coalescer;
       if (co !== null && co.open) this.closeCoalesced(co);
       if (this.twN > 0) this.flushTun();
-      if (n < this.batch) return;
+      if (n < max || bytes >= CALLBACK_BYTES) return;
     }
   }
 
@@ -833,6 +907,39 @@ export class LiveDataplane {
       this.twLen[k] = len;
     }
     this.twN = k + 1;
+  }
+
+  /** Set CE on an ECN-capable inner packet (IPv4 header checksum updated); false for Not-ECT. */
+  private markCe(buf: Uint8Array, ip: number): boolean {
+    if (buf[ip]! >>> 4 === 4) {
+      const tos = buf[ip + 1]!;
+      if ((tos & 3) === 0) return false;
+      if ((tos & 3) !== 3) {
+        // RFC 1624 incremental update: HC' = ~(~HC + ~m + m')
+        const old = (buf[ip]! << 8) | tos;
+        const neu = (buf[ip]! << 8) | (tos | 3);
+        let sum = (~((buf[ip + 10]! << 8) | buf[ip + 11]!) & 0xffff) + (~old & 0xffff) + neu;
+        sum = (sum & 0xffff) + (sum >>> 16);
+        sum = (sum & 0xffff) + (sum >>> 16);
+        const hc = ~sum & 0xffff;
+        buf[ip + 1] = tos | 3;
+        buf[ip + 10] = hc >>> 8;
+        buf[ip + 11] = hc & 0xff;
+      }
+    } else {
+      const tc = ((buf[ip]! & 0x0f) << 4) | (buf[ip + 1]! >>> 4);
+      if ((tc & 3) === 0) return false;
+      buf[ip + 1] = buf[ip + 1]! | 0x30;
+    }
+    this.aqmMarked++;
+    return true;
+  }
+
+  private observeDelay(us: number): void {
+    const b = us <= 1 ? 0 : 32 - Math.clz32(us - 1);
+    this.rxDelayHist[b < RX_DELAY_BUCKETS ? b : RX_DELAY_BUCKETS - 1]!++;
+    this.rxDelaySumUs += us;
+    this.rxDelayCount++;
   }
 
   private closeCoalesced(co: TcpCoalescer): void {

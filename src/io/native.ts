@@ -67,6 +67,7 @@ export interface NativeConstants {
   readonly IPV6_RECVTCLASS: number;
   readonly UDP_SEGMENT?: number;
   readonly UDP_GRO?: number;
+  readonly SO_TIMESTAMPNS: number;
 }
 
 /** Byte pool accepted by the addon: a view (offsets relative to its start) or a whole ArrayBuffer. */
@@ -110,10 +111,11 @@ export interface NativeAddon {
    * recvmmsg(MSG_DONTWAIT|MSG_TRUNC) up to min(maxN, MAX_BATCH) → n. With `tos`, each message gets a
    * control buffer and tos[i] its outer TOS / traffic class (0 when the kernel attached none). With `gso`,
    * gso[i] is the segment size of a datagram the kernel coalesced (UDP_GRO socket option; 0: not coalesced).
+   * With `ageUs` (socket with SO_TIMESTAMPNS), ageUs[i] is how long the datagram waited in the socket, µs (-1: unknown).
    */
   recvBatch(fd: number, pool: NativePool, offsets: Int32Array, capacity: number | Int32Array,
     lengths: Int32Array, addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, maxN: number,
-    tos?: Uint8Array | null, gso?: Uint16Array | null): number;
+    tos?: Uint8Array | null, gso?: Uint16Array | null, ageUs?: Int32Array | null): number;
   /**
    * sendmmsg(MSG_DONTWAIT) of messages [first, end) (at most MAX_BATCH) → count sent from first. With `gso`,
    * a message with 0 < gso[i] < lengths[i] goes as one UDP GSO send (UDP_SEGMENT: cut into gso[i]-byte datagrams).

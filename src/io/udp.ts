@@ -38,10 +38,12 @@ export interface DatagramBatchIo {
    * and, when `tos` is given, the outer TOS / traffic class in `tos[i]` (0 when unknown: the socket was
    * not opened with `recvTos`, or the implementation cannot see it, as node:dgram). When `gso` is given,
    * gso[i] is the segment size of a datagram the kernel coalesced (0: a plain datagram; always 0 where
-   * `groCapable` is false or the socket was opened without `gro`). Returns n >= 0 or -errno.
+   * `groCapable` is false or the socket was opened without `gro`). When `ageUs` is given, ageUs[i] is how long
+   * the datagram waited in the socket's queue in µs (-1 where unknown: only sockets opened with `rxAge` know).
+   * Returns n >= 0 or -errno.
    */
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number, tos?: Uint8Array | null, gso?: Uint16Array | null): number;
+    ports: Uint16Array, max: number, tos?: Uint8Array | null, gso?: Uint16Array | null, ageUs?: Int32Array | null): number;
   /**
    * Send datagrams `[first, end)` to `addrs[16 i]`:`ports[i]`. Returns how many went from `first`
    * (0: would block, watch for POLL_WRITABLE), or -errno when datagram `first` itself failed. With `gso`
@@ -97,6 +99,8 @@ export interface UdpOpenOptions {
    * socket with SO_NO_CHECK). Native sockets only. Defaults to false.
    */
   gso?: boolean;
+  /** SO_TIMESTAMPNS: recvBatch's `ageUs` reports each datagram's wait in the socket queue. Native only. */
+  rxAge?: boolean;
 }
 
 const DEFAULT_BUF = 4 << 20;
@@ -159,6 +163,7 @@ export class NativeUdpSocket implements DatagramBatchIo {
       }
     }
     if (opts.gso && c.UDP_SEGMENT === undefined) r = -EINVAL;
+    if (r >= 0 && opts.rxAge) r = addon.setsockoptInt(fd, c.SOL_SOCKET, c.SO_TIMESTAMPNS, 1);
     const port = addon.sockLocalPort(fd);
     if (r < 0 || port < 0) {
       addon.closeFd(fd);
@@ -173,8 +178,8 @@ export class NativeUdpSocket implements DatagramBatchIo {
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, max: number, tos: Uint8Array | null = null, gso: Uint16Array | null = null): number {
-    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos, gso);
+    ports: Uint16Array, max: number, tos: Uint8Array | null = null, gso: Uint16Array | null = null, ageUs: Int32Array | null = null): number {
+    return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos, gso, ageUs);
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,

@@ -528,6 +528,8 @@ export interface VtepStartOptions {
   io?: 'native' | 'node';
   /** `--offload` (default: vtep's default, auto). */
   offload?: string;
+  /** More `vtep run` arguments (e.g. ['--aqm', 'off']). */
+  args?: string[];
   logLevel?: string;
   /** Extra config keys merged at the top level (e.g. { tun: {...} }). */
   extraConfig?: Record<string, unknown>;
@@ -754,6 +756,7 @@ export class Topology {
     if (metricsPort !== null) argv.push('--metrics', `127.0.0.1:${metricsPort}`);
     if (o.io) argv.push('--io', o.io);
     if (o.offload) argv.push('--offload', o.offload);
+    if (o.args) argv.push(...o.args);
     const proc = new Proc(`vtep run n${i}`, this.nodeNs(i), argv, join(this.dir, `vtep-n${i}.log`));
     const node = new VtepNode(this, i, proc, path, metricsPort);
     this.vteps.set(i, node);

@@ -447,6 +447,18 @@ native.setsockoptInt(nock.fd, native.constants.SOL_SOCKET, 11, 1);
 rx = open({});
 out.nocheck = sendOne(nock, rx, 1000); rx.close(); nock.close(); tx.close();
 out.flags = [tx.gsoCapable, tx.groCapable];
+// queue wait: a datagram left 200 ms in a socket with rxAge reports ≈ 200 000 µs; without rxAge, -1
+const age = new Int32Array(N);
+for (const rxAge of [true, false]) {
+  const r = open({ rxAge });
+  const t2 = open({});
+  sendOne(t2, r, 0);
+  await new Promise((res) => setTimeout(res, 200));
+  age.fill(-7);
+  const n = r.recvBatch(pool, off, len, addr, port, 6, null, null, age);
+  out[rxAge ? 'age' : 'noAge'] = [n, age[0]];
+  r.close(); t2.close();
+}
 done(out);
 `));
     expect(o.sent).toBe(1);
@@ -457,6 +469,10 @@ done(out);
     expect(o.gro).toEqual([[2300, 1000, 'A1000B1000C300']]);
     expect(o.nocheck).toBe(-osConstants.errno.EINVAL);
     expect(o.flags).toEqual([true, false]);
+    expect(o.age[0]).toBe(1);
+    expect(o.age[1]).toBeGreaterThanOrEqual(190_000);
+    expect(o.age[1]).toBeLessThan(2_000_000);
+    expect(o.noAge).toEqual([1, -1]);
   });
 
   const pollChild = (mode: string) => `
