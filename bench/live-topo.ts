@@ -19,7 +19,8 @@
  *    flannel.1 keep their default offloads (TSO/GSO/checksum, as on a Kubernetes node) unless
  *    `offloads: false`, which turns them off too
  * 4. tunnel per node: `kernel` (flannel.1 exactly as harness.ts kernelVxlan builds it), `vtep` / `vtep-node`
- *    (`node bin/vtep.js run --io native|node`, ready = the JSON log line "msg":"ready"), or `socat`
+ *    (`node bin/vtep.js run --io native|node --offload <the contender's, default auto>`, ready = the JSON
+ *    log line "msg":"ready"; its "stopped" line on SIGTERM is read back in down()), or `socat`
  *    (TUN 10.244.i.0/16 ↔ UDP 198.51.100.j:8285, one packet per read/write system call: flannel's old
  *    udp backend)
  *
@@ -33,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as yamlStringify } from 'yaml';
 import { deleteNamespaceSync as deleteNsAndProcs, fmtStatus, ip, nsExec, pidAlive, Proc, REPO, sleep, VTEP_BIN } from '../test/e2e/harness.ts';
+import { vtepReportOf, type VtepNodeReport } from './live-vtep.ts';
 
 export const BENCH_NS_PREFIX = 'vtbl';
 
@@ -40,7 +42,10 @@ export type NodeMode = 'kernel' | 'vtep' | 'vtep-node' | 'socat';
 export type TunnelKind = 'vxlan' | 'ipip' | 'udp';
 
 export interface ContenderSpec {
-  /** One letter, as in the issue: a … f (and a+, the kernel with GSO frames on the underlay). */
+  /**
+   * One letter, as in the issue: a … f (and a+, the kernel with GSO frames on the underlay; b0 … b3 and bz,
+   * vtep ↔ vtep VXLAN with fewer offloads than b).
+   */
   id: string;
   name: string;
   kind: TunnelKind;
@@ -56,18 +61,21 @@ export interface ContenderSpec {
 export const CONTENDERS: readonly ContenderSpec[] = [
   { id: 'a', name: 'kernel VXLAN ↔ kernel VXLAN (flannel-style)', kind: 'vxlan', node1: 'kernel', node2: 'kernel' },
   { id: 'a+', name: 'kernel VXLAN, underlay veth offloads on', kind: 'vxlan', node1: 'kernel', node2: 'kernel', underlayDefaults: true },
-  { id: 'b', name: 'vtep ↔ vtep VXLAN', kind: 'vxlan', node1: 'vtep', node2: 'vtep' },
-  // the offloads one by one (b = all of them)
-  { id: 'b0', name: 'vtep ↔ vtep VXLAN, --offload none', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'none' },
-  { id: 'b1', name: 'vtep ↔ vtep VXLAN, --offload tso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso' },
-  { id: 'b2', name: 'vtep ↔ vtep VXLAN, --offload tso,gso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso' },
-  { id: 'b3', name: 'vtep ↔ vtep VXLAN, --offload tso,gso,gro', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso,gro' },
-  { id: 'bz', name: 'vtep ↔ vtep VXLAN, udpChecksum false (auto: no gso)', kind: 'vxlan', node1: 'vtep', node2: 'vtep', udpChecksum: false },
+  { id: 'b', name: 'vtep ↔ vtep VXLAN (--offload auto)', kind: 'vxlan', node1: 'vtep', node2: 'vtep' },
   { id: 'c', name: 'vtep ↔ kernel VXLAN', kind: 'vxlan', node1: 'vtep', node2: 'kernel' },
   { id: 'd', name: 'vtep ↔ vtep IPIP', kind: 'ipip', node1: 'vtep', node2: 'vtep' },
   { id: 'e', name: 'socat TUN ↔ UDP (1 packet/syscall)', kind: 'udp', node1: 'socat', node2: 'socat' },
   { id: 'f', name: 'vtep --io node ↔ vtep --io node VXLAN', kind: 'vxlan', node1: 'vtep-node', node2: 'vtep-node' },
+  // the offload ladder: b0 none, then one lever more per step (b = auto = all four, as VXLAN with UDP checksums allows)
+  { id: 'b0', name: 'vtep VXLAN, --offload none', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'none' },
+  { id: 'b1', name: 'vtep VXLAN, --offload tso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso' },
+  { id: 'b2', name: 'vtep VXLAN, --offload tso,gso', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso' },
+  { id: 'b3', name: 'vtep VXLAN, --offload tso,gso,gro', kind: 'vxlan', node1: 'vtep', node2: 'vtep', offload: 'tso,gso,gro' },
+  { id: 'bz', name: 'vtep VXLAN, udpChecksum false (auto: no gso)', kind: 'vxlan', node1: 'vtep', node2: 'vtep', udpChecksum: false },
 ];
+
+/** The offload ladder, in order (each step adds one lever to the one before; b is all of them). */
+export const OFFLOAD_LADDER = ['b0', 'b1', 'b2', 'b3', 'b'] as const;
 
 /** UDP port of the socat contender (flannel's udp backend used 8285). */
 export const SOCAT_PORT = 8285;
@@ -164,6 +172,8 @@ export class BenchTopology {
   readonly tunnelProcs: Proc[] = [];
   /** "n1 vtep", "n2 socat", … by pid (same order as tunnelProcs). */
   readonly tunnelLabels = new Map<number, string>();
+  /** What each vtep did (its "ready" and "stopped" log lines), filled in by down(); empty for kernel / socat. */
+  readonly vtepReports: VtepNodeReport[] = [];
   /** One long-lived process per namespace: /proc/<pid>/net/dev reads that namespace's counters. */
   readonly anchors = new Map<string, Proc>();
   private readonly namespaces: string[] = [];
@@ -346,9 +356,17 @@ export class BenchTopology {
     ip('-n', ns, 'link', 'set', 'tun0', 'mtu', String(this.mtu));
   }
 
-  /** Stop the tunnel processes (SIGTERM, so that vtep writes its CPU profile), then delete everything. */
+  /**
+   * Stop the tunnel processes (SIGTERM, so that vtep writes its CPU profile and its "stopped" totals), read
+   * each vtep's log into `vtepReports`, then delete everything.
+   */
   async down(): Promise<void> {
-    await Promise.all(this.tunnelProcs.map((p) => p.stop(5000)));
+    const exits = await Promise.all(this.tunnelProcs.map((p) => p.stop(5000)));
+    this.tunnelProcs.forEach((p, k) => {
+      const label = this.tunnelLabels.get(p.pid) ?? '';
+      if (label.endsWith(' vtep')) this.vtepReports.push(vtepReportOf(label.split(' ')[0]!, p.jsonLines(), exits[k] ? fmtStatus(exits[k]!) : null));
+    });
+    this.vtepReports.sort((x, y) => x.node.localeCompare(y.node));
     for (const a of this.anchors.values()) a.killNow('SIGKILL');
     await Promise.all([...this.anchors.values()].map((a) => a.exited));
     for (const ns of this.namespaces.reverse()) deleteNamespaceSync(ns);

@@ -4,10 +4,15 @@
  *
  * Contenders (`--only a,b,…`): (a) kernel VXLAN ↔ kernel VXLAN, flannel-style (the ceiling); (a+) the same
  * with the underlay veth at its default offloads, so that 64 KB GSO frames cross between the nodes (how
- * the issue measured ≈ 15 Gbit/s; no wire does that — reference only); (b) vtep ↔ vtep VXLAN; (c) vtep ↔
- * kernel VXLAN (vtep encapsulates, the kernel decapsulates); (d) vtep ↔ vtep IPIP; (e) socat TUN ↔ UDP
- * (flannel's old udp backend: one read + one write system call per packet); (f) vtep --io node ↔ vtep
- * --io node (dgram sockets: no recvmmsg/sendmmsg batching).
+ * the issue measured ≈ 15 Gbit/s; no wire does that — reference only); (b) vtep ↔ vtep VXLAN, `--offload
+ * auto` (TSO, UDP GSO, UDP GRO, TCP coalescing); (c) vtep ↔ kernel VXLAN (vtep encapsulates, the kernel
+ * decapsulates); (d) vtep ↔ vtep IPIP; (e) socat TUN ↔ UDP (flannel's old udp backend: one read + one
+ * write system call per packet); (f) vtep --io node ↔ vtep --io node (dgram sockets: no recvmmsg/sendmmsg
+ * batching, no offloads). The offload ladder, vtep ↔ vtep VXLAN with one lever more per step: (b0)
+ * `--offload none`, (b1) tso, (b2) tso,gso, (b3) tso,gso,gro, then b (all four); and (bz) auto with
+ * vxlan.udpChecksum false (so no GSO: the kernel cannot fill in outer checksums we did not compute).
+ * Default: all of them (in this order: a a+ b c d e f b0 b1 b2 b3 bz); --quick: a b c e f b0 (what the
+ * issue's targets need, plus what batching and the offloads buy).
  * The underlay is wire-like for all but a+: no transmit offloads, GRO on receive (bench/live-topo.ts).
 
  * For each contender, in a fresh topology (built, measured, deleted):
@@ -22,17 +27,26 @@
  *      pod 2 that never reads (counted on pod 2's eth0, no ICMP back): first unthrottled (the generator's
  *      own rate and what got through), then a bisection of ≤ STEPS probes paced by a tbf qdisc
  *      for the highest rate delivered with < 1 % loss
+ *   6. after teardown (vtep stopped by SIGTERM): each vtep's "ready" (offloads in force) and "stopped" log
+ *      lines (offload counters, non-zero drops, I/O errors), one line per node, e.g.
+ *      `n1 vtep [tso,gso,gro,coalesce]: TSO 18.6k reads → 851k segs (×45.7), GSO …; drops: none`
  * Before the first contender, the generator's ceiling: trafgen into a blackhole route on node 1.
  *
  * Output: a table, ratios against the issue's targets, bench/results/<name>.json and <name>.svg (name:
  * live-full, live-quick, or --name). Every process and wait is bounded; namespaces `vtbl<pid>…` are deleted
  * at the end, on error and on SIGINT/SIGTERM.
  *
- * Usage: npm run bench:live [-- --quick] [--rounds N] [--only a,a+,b,c,d,e,f] [--batch 64] [--offloads on|off]
- *        [--underlay-gro on|off] [--txqueuelen N] [--profile DIR] [--perf] [--name NAME] [--no-write]
- *   --offloads   the pod veths' and flannel.1's offloads (default on: TSO/GSO/checksum, as on a node)
- *   --quick      ≈ 2 min: one round, TCP runs of 3 s, 3 search steps of 1 s
- *                (default ≈ 6–7 min: 2 rounds, TCP 4 s, 4 steps of 1.5 s)
+ * Usage: npm run bench:live [-- --quick] [--rounds N] [--only a,a+,b,c,d,e,f,b0,b1,b2,b3,bz] [--batch 64]
+ *        [--offloads on|off] [--underlay-gro on|off] [--txqueuelen N] [--profile DIR] [--perf] [--name NAME]
+ *        [--no-write]
+ *   (quick check of one change: node scripts/bundle.mjs bench/live.ts --quick --only b0,b --no-write)
+ *   --only       contenders to run (also with --quick), in the order above whatever the order given;
+ *                ≈ 25 s per contender and round (quick: ≈ 20 s)
+ *   --offloads   the pod veths' and flannel.1's offloads (default on: TSO/GSO/checksum, as on a node);
+ *                vtep's own offloads are the contender's (`--offload`, b0 … b3, bz)
+ *   --quick      ≈ 2–2.5 min: contenders a b c e f b0, one round, TCP runs of 3 s, 3 search steps of 1 s
+ *                (default ≈ 9–11 min: all 12 contenders, 2 rounds, TCP 4 s, 4 steps of 1.5 s; bounded
+ *                by RUN_BUDGET_S = 900 s, after which the remaining contenders are skipped)
  *   --rounds N   rounds over all contenders, interleaved; the summary is each contender's best round per
  *                metric (highest throughput / rate, lowest RTT / CPU: other load only ever hurts)
  *   --txqueuelen vtep's tun.txqueuelen (default: the config's default)
@@ -47,7 +61,8 @@ import { join, resolve } from 'node:path';
 import { renderLiveSvg } from './live-chart.ts';
 import { generatorCeiling, iperfTcp, LOSS_LIMIT, rttOf, startPinger, udpSearch, type RttResult, type TcpResult, type UdpResult } from './live-measure.ts';
 import { perfBreakdown, perfRecord, summarizeCpuProfile, type PerfBreakdown, type ProfileRow } from './live-profile.ts';
-import { BenchTopology, CONTENDERS, installCleanupHooks, reapStaleNamespaces, REPO, type ContenderSpec } from './live-topo.ts';
+import { BenchTopology, CONTENDERS, installCleanupHooks, OFFLOAD_LADDER, reapStaleNamespaces, REPO, type ContenderSpec } from './live-topo.ts';
+import { vtepLine, type VtepNodeReport } from './live-vtep.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Options
@@ -58,14 +73,16 @@ function opt(name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 const QUICK = args.includes('--quick');
-const ONLY = (opt('--only') ?? CONTENDERS.map((c) => c.id).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+/** --quick without --only: what the issue's targets need (a b c e), what batching buys (f), what the offloads buy (b0). */
+const QUICK_SET = ['a', 'b', 'c', 'e', 'f', 'b0'];
+const ONLY = (opt('--only') ?? (QUICK ? QUICK_SET : CONTENDERS.map((c) => c.id)).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
 const BATCH = Number(opt('--batch') ?? '64');
 const OFFLOADS = (opt('--offloads') ?? 'on') === 'on';
 const UNDERLAY_GRO = (opt('--underlay-gro') ?? 'on') === 'on';
 const PROFILE_DIR = opt('--profile') ? resolve(opt('--profile')!) : undefined;
 const PERF = args.includes('--perf');
 const TXQUEUELEN = opt('--txqueuelen') !== undefined ? Number(opt('--txqueuelen')) : undefined;
-const NAME = opt('--name') ?? (PROFILE_DIR ? 'live-profile' : QUICK ? 'live-quick' : ONLY.length < CONTENDERS.length ? `live-${ONLY.join('').replace(/\W/g, 'x')}` : 'live-full');
+const NAME = opt('--name') ?? (PROFILE_DIR ? 'live-profile' : QUICK ? 'live-quick' : ONLY.length < CONTENDERS.length ? `live-${ONLY.join('-').replace(/[^\w-]/g, 'x')}` : 'live-full');
 const WRITE = !args.includes('--no-write');
 
 const T = QUICK
@@ -74,8 +91,11 @@ const T = QUICK
 /** Rounds over all contenders (interleaved); the summary keeps each contender's best round per metric. */
 const ROUNDS = Number(opt('--rounds') ?? (QUICK ? '1' : '2'));
 const PING_INTERVAL_S = 0.01;
-/** Hard bound for the whole run (contenders are skipped once it is reached). */
-const RUN_BUDGET_S = QUICK ? 300 : 720;
+/**
+ * Hard bound for the whole run (contenders are skipped once it is reached). A contender takes ≈ 25 s a
+ * round (quick ≈ 20 s): the default 12 × 2 rounds ≈ 9–11 min, --quick 6 × 1 ≈ 2–2.5 min.
+ */
+const RUN_BUDGET_S = QUICK ? 300 : 900;
 
 // Targets from the issue
 const TARGET = { tcpGbps: 4, tcpVsSocat: 5, tcpVsKernel: 0.25, kernelPeerWithin: 0.2, udpVsSocat: 2.4, udpStretchPps: 500_000, p99LoadUs: 2000 };
@@ -101,6 +121,8 @@ interface ContenderResult {
   profile?: { node: string; rows: ProfileRow[] }[];
   /** --perf: kernel view of the tunnel processes during the 1-stream TCP run. */
   perf?: PerfBreakdown | null;
+  /** Each vtep's offloads and totals over the whole contender run (its "ready" and "stopped" log lines). */
+  vtep?: VtepNodeReport[];
 }
 
 const log = (s: string) => console.log(s);
@@ -167,6 +189,10 @@ async function runContender(spec: ContenderSpec, portBase: number, wantCeiling: 
     await t.down();
     res.loadavgAfter = os.loadavg();
   }
+  if (t.vtepReports.length) {
+    res.vtep = t.vtepReports;
+    for (const r of t.vtepReports) log(`    ${vtepLine(r)}`);
+  }
   if (PROFILE_DIR && (spec.node1.startsWith('vtep') || spec.node2.startsWith('vtep'))) {
     res.profile = [];
     for (const n of [1, 2]) {
@@ -221,6 +247,8 @@ interface Summary {
   cpuPerGB: number | null;
   cpuBasis: string | null;
   cpuPerGBMachine: number | null;
+  /** The vtep reports (offloads, counters, drops, I/O errors) of the round with the best TCP ×1; null: no vtep. */
+  vtep: VtepNodeReport[] | null;
 }
 
 function pick(xs: (number | null | undefined)[], best: 'max' | 'min'): number | null {
@@ -233,6 +261,7 @@ function summarize(spec: ContenderSpec, rounds: ContenderResult[]): Summary {
   const ok = rounds.filter((r) => !r.error);
   const udpBest = ok.filter((r) => r.udp?.bestPps != null).sort((a, b) => b.udp!.bestPps! - a.udp!.bestPps!)[0];
   const maxBest = ok.filter((r) => r.udp).sort((a, b) => b.udp!.atMax.deliveredPps - a.udp!.atMax.deliveredPps)[0];
+  const tcpBest = ok.filter((r) => r.vtep).sort((a, b) => (b.tcp1?.gbps ?? -1) - (a.tcp1?.gbps ?? -1))[0] ?? rounds.filter((r) => r.vtep).at(-1);
   return {
     id: spec.id,
     name: spec.name,
@@ -254,6 +283,7 @@ function summarize(spec: ContenderSpec, rounds: ContenderResult[]): Summary {
     cpuPerGB: pick(ok.map((r) => r.cpuPerGB?.headline), 'min'),
     cpuBasis: ok[0]?.cpuPerGB?.basis ?? null,
     cpuPerGBMachine: pick(ok.map((r) => r.cpuPerGB?.machineSysSoftirq), 'min'),
+    vtep: tcpBest?.vtep ?? null,
   };
 }
 
@@ -271,11 +301,15 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
   return a === null || a === undefined || b === null || b === undefined || b === 0 ? null : a / b;
 }
 
+/** The lever each ladder step adds to the one before. */
+const LEVER: Record<string, string> = { b1: 'tso', b2: 'gso', b3: 'gro', b: 'coalesce' };
+
 function checks(byId: Map<string, Summary>): Check[] {
   const g = (id: string) => byId.get(id);
   const tcp = (id: string) => g(id)?.tcp1Gbps ?? null;
   const tcp4 = (id: string) => g(id)?.tcp4Gbps ?? null;
   const udp = (id: string) => g(id)?.udpPps ?? null;
+  const cpu = (id: string) => g(id)?.cpuPerGB ?? null;
   const c = (what: string, value: number | null, target: string, ok: (v: number) => boolean): Check =>
     ({ what, value, target, pass: value === null ? null : ok(value) });
   const cb = ratio(tcp('c'), tcp('b'));
@@ -296,6 +330,14 @@ function checks(byId: Map<string, Summary>): Check[] {
     c('d / b TCP ×1 (IPIP vs VXLAN)', ratio(tcp('d'), tcp('b')), 'info', () => true),
     c('b / a+ TCP ×1 (vs GSO frames on the wire)', ratio(tcp('b'), tcp('a+')), 'info', () => true),
     c('a+ / a TCP ×1', ratio(tcp('a+'), tcp('a')), 'info', () => true),
+    c('b / b0 TCP ×1 (what the offloads buy)', ratio(tcp('b'), tcp('b0')), 'info', () => true),
+    c('b / b0 TCP ×4', ratio(tcp4('b'), tcp4('b0')), 'info', () => true),
+    c('b0 / b CPU s/GB (CPU the offloads save)', ratio(cpu('b0'), cpu('b')), 'info', () => true),
+    ...OFFLOAD_LADDER.slice(1).map((id, k) => {
+      const prev = OFFLOAD_LADDER[k]!;
+      return c(`${id} / ${prev} TCP ×1 (+${LEVER[id]})`, ratio(tcp(id), tcp(prev)), 'info', () => true);
+    }),
+    c('bz / b TCP ×1 (udpChecksum false: no GSO)', ratio(tcp('bz'), tcp('b')), 'info', () => true),
   ].map((x) => (x.target === 'info' ? { ...x, pass: null } : x));
 }
 
@@ -380,8 +422,9 @@ async function main(): Promise<void> {
   const cks = checks(byId);
   log('\nRatios and targets (issue 6), all from this run:');
   for (const c of cks) {
+    if (c.target === 'info' && c.value === null) continue; // a contender not in this run (kept in the JSON)
     const v = c.value === null ? '—' : c.value >= 1000 ? Math.round(c.value).toLocaleString('en') : c.value.toFixed(2);
-    log(`  ${c.what.padEnd(36)} ${v.padStart(9)}   ${c.target === 'info' ? '' : `target ${c.target}  ${c.pass === null ? 'n/a' : c.pass ? 'pass' : 'MISS'}`}`);
+    log(`  ${c.what.padEnd(44)} ${v.padStart(9)}   ${c.target === 'info' ? '' : `target ${c.target}  ${c.pass === null ? 'n/a' : c.pass ? 'pass' : 'MISS'}`}`);
   }
 
   const out = {
@@ -400,6 +443,7 @@ async function main(): Promise<void> {
       'TCP: iperf3 pod1 → pod2; RTT: ICMP echo every 10 ms, kernel receive timestamps; under load = during the 1-stream TCP run.',
       'UDP: 64-byte frames (UDP payload 22 B) from trafgen (1 CPU) on pod1 eth0, counted on pod1 eth0 tx (+tx_dropped) and pod2 eth0 rx.',
       'CPU s/GB: tunnel processes utime+stime (both nodes) for vtep/socat; kernel contender: machine-wide system+irq+softirq.',
+      'vtep: per node, the offloads in force (its "ready" log line) and its totals over the whole contender run (the "stopped" line on SIGTERM): offload counters, non-zero drops, I/O errors; contenders[].vtep is the best TCP ×1 round\'s, rounds[][].vtep every round\'s.',
     ],
     generatorCeiling: ceiling,
     contenders: summaries,
