@@ -9,6 +9,16 @@
  *   `sendBatch` copies each datagram to the socket bound at the destination (or counts it in
  *   `net.lost`). `kind: 'raw'` sockets behave as the kernel's raw IP sockets used for IPIP: IPv4 ones
  *   send and receive whole IPv4 packets (IP_HDRINCL), IPv6 ones send and receive the payload only.
+ * - UDP offloads (opt-in, `gso` / `gro` socket options; off by default, so nothing changes without them):
+ *   `gso: true` makes the socket gsoCapable and sendBatch honour its `gso` argument as the kernel does with
+ *   UDP_SEGMENT: a message with 0 < gso[i] < length is cut into datagrams of gso[i] bytes (the last may be
+ *   shorter), each delivered (and put on `net.wire`) on its own; the message is also recorded in `gsoSends`
+ *   (segment size, datagram count, bytes). Limits as udp_send_skb: more than UDP_GSO_MAX_SEGMENTS (64)
+ *   segments gives -EINVAL, more than 65507 bytes -EMSGSIZE. A `gso` message on a socket without `gso: true`
+ *   gives -EINVAL. `gro: true` makes it groCapable: recvBatch with a `gso` output array hands over runs of
+ *   queued datagrams from one source (address and port) as one read, as UDP_GRO does — datagrams of the first
+ *   one's size, a shorter one ending the run, at most 64 and readCapacity bytes; gso[i] = the segment size
+ *   (0 for a datagram read alone). Runs read are recorded in `groReads`.
  *
  * Readiness follows uv_poll: level-triggered. A watch callback runs (on a later turn, via setImmediate)
  * while there is something to read and READABLE is asked, or while writes are possible and WRITABLE is
@@ -21,7 +31,13 @@ import { constants as osConstants } from 'node:os';
 import type { PacketBatchIo } from './tun.ts';
 import { POLL_READABLE, POLL_WRITABLE, parseIpInto, formatIp, type DatagramBatchIo } from './udp.ts';
 
-const { EBADF, EINVAL } = osConstants.errno;
+const { EBADF, EINVAL, EMSGSIZE } = osConstants.errno;
+
+/** UDP GSO limits of the kernel (udp_send_skb): segments per send, and bytes (65535 − 20 − 8). */
+export const MEMORY_GSO_MAX_SEGMENTS = 64;
+export const MEMORY_GSO_MAX_BYTES = 65507;
+/** Datagrams the kernel merges into one UDP GRO read at most (UDP_GRO_CNT_MAX). */
+export const MEMORY_GRO_MAX_SEGMENTS = 64;
 
 /** Level-triggered readiness for the fakes. */
 class FakePoll {
@@ -195,6 +211,20 @@ export interface MemorySocketOptions {
   protocol?: number;
   /** Datagrams waiting to be received; more are dropped and counted in `queueDrops`. Defaults to 4096. */
   queueLimit?: number;
+  /** UDP GSO sends (see the file comment). Defaults to false. */
+  gso?: boolean;
+  /** UDP GRO receives (see the file comment). Defaults to false. */
+  gro?: boolean;
+}
+
+/** One UDP GSO send as the fake saw it. */
+export interface MemoryGsoSend {
+  /** Segment size (gso[i]). */
+  segSize: number;
+  /** Datagrams it was cut into. */
+  datagrams: number;
+  /** Bytes of the message (all datagrams). */
+  bytes: number;
 }
 
 interface Datagram {
@@ -249,8 +279,12 @@ export class MemoryNet {
 }
 
 export class MemorySocket implements DatagramBatchIo {
-  readonly gsoCapable = false;
-  readonly groCapable = false;
+  readonly gsoCapable: boolean;
+  readonly groCapable: boolean;
+  /** UDP GSO sends, in order (only messages with 0 < gso[i] < length). */
+  readonly gsoSends: MemoryGsoSend[] = [];
+  /** UDP GRO reads (more than one datagram in one read): segment size, datagrams, bytes. */
+  readonly groReads: MemoryGsoSend[] = [];
   readonly kind: 'native' | 'raw';
   readonly family: 4 | 6;
   readonly readCapacity: number;
@@ -280,6 +314,8 @@ export class MemorySocket implements DatagramBatchIo {
     this.port = port;
     this.protocol = opts.protocol ?? 4;
     this.queueLimit = opts.queueLimit ?? 4096;
+    this.gsoCapable = opts.gso === true;
+    this.groCapable = opts.gro === true;
     this.poll = new FakePoll(() => (this.queue.length > 0 ? POLL_READABLE : 0) | (this.sendBudget > 0 ? POLL_WRITABLE : 0));
   }
 
@@ -313,26 +349,54 @@ export class MemorySocket implements DatagramBatchIo {
     return true;
   }
 
-  recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number): number {
+  recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number,
+    _tos: Uint8Array | null = null, gso: Uint16Array | null = null): number {
     if (this.closed) return -EBADF;
     this.recvCalls++;
-    const n = Math.min(max, this.queue.length, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
-    for (let i = 0; i < n; i++) {
+    const gro = this.groCapable && gso !== null;
+    const n = Math.min(max, this.queue.length, offsets.length, lengths.length, addrs.length >>> 4, ports.length, gro ? gso.length : max);
+    let i = 0;
+    for (; i < n && this.queue.length > 0; i++) {
       const off = offsets[i]!;
       if (off < 0 || off + this.readCapacity > pool.length) return i > 0 ? i : -EINVAL;
       const d = this.queue.shift()!;
-      pool.set(d.bytes.length <= this.readCapacity ? d.bytes : d.bytes.subarray(0, this.readCapacity), off);
-      lengths[i] = d.bytes.length;
+      let bytes = d.bytes;
+      let segs = 1;
+      if (gro) {
+        // UDP GRO: same source, datagrams of d's size, a shorter one ends the run; ≤ 64 and ≤ readCapacity
+        const g = d.bytes.length;
+        const parts = [d.bytes];
+        let total = g;
+        while (this.queue.length > 0 && segs < MEMORY_GRO_MAX_SEGMENTS && g > 0) {
+          const e = this.queue[0]!;
+          if (e.port !== d.port || !Buffer.from(e.from).equals(Buffer.from(d.from))) break;
+          const l = e.bytes.length;
+          if (l > g || l === 0 || total + l > this.readCapacity) break;
+          this.queue.shift();
+          parts.push(e.bytes);
+          total += l;
+          segs++;
+          if (l < g) break;
+        }
+        if (segs > 1) {
+          bytes = Buffer.concat(parts);
+          this.groReads.push({ segSize: g, datagrams: segs, bytes: total });
+        }
+        gso![i] = segs > 1 ? g : 0;
+      }
+      pool.set(bytes.length <= this.readCapacity ? bytes : bytes.subarray(0, this.readCapacity), off);
+      lengths[i] = bytes.length;
       addrs.set(d.from, 16 * i);
       ports[i] = d.port;
     }
-    return n;
+    return i;
   }
 
-  sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, end: number, first = 0): number {
+  sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, end: number, first = 0,
+    gso: Uint16Array | null = null): number {
     if (this.closed) return -EBADF;
     this.sendCalls++;
-    const stop = Math.min(end, offsets.length, lengths.length, addrs.length >>> 4, ports.length);
+    const stop = Math.min(end, offsets.length, lengths.length, addrs.length >>> 4, ports.length, gso === null ? end : gso.length);
     if (first < 0 || first > stop) return -EINVAL;
     let i = first;
     for (; i < stop; i++) {
@@ -346,18 +410,32 @@ export class MemorySocket implements DatagramBatchIo {
       const len = lengths[i]!;
       if (off < 0 || len < 0 || off + len > pool.length) return i > first ? i - first : -EINVAL;
       const bytes = pool.subarray(off, off + len);
-      if (this.kind === 'raw' && this.family === 4) {
-        // IP_HDRINCL: the datagram is a whole IPv4 packet; the network routes on its destination
-        const dst = `${bytes[16]}.${bytes[17]}.${bytes[18]}.${bytes[19]}`;
-        this.net.deliver(dst, 'raw', bytes[9]!, bytes, this.address, 0);
-      } else if (this.kind === 'raw') {
-        this.net.deliver(formatIp(addrs, 16 * i, 6), 'raw', this.protocol, bytes, this.address, 0);
+      const g = gso === null ? 0 : gso[i]!;
+      if (g > 0 && g < len) {
+        // UDP_SEGMENT: refused as the kernel refuses it (reported as this message's error)
+        const segs = Math.ceil(len / g);
+        const rc = !this.gsoCapable || this.kind !== 'native' || segs > MEMORY_GSO_MAX_SEGMENTS ? -EINVAL : len > MEMORY_GSO_MAX_BYTES ? -EMSGSIZE : 0;
+        if (rc !== 0) return i > first ? i - first : rc;
+        this.gsoSends.push({ segSize: g, datagrams: segs, bytes: len });
+        for (let at = 0; at < len; at += g) this.deliverOne(bytes.subarray(at, Math.min(len, at + g)), addrs, ports, i);
       } else {
-        this.net.deliver(formatIp(addrs, 16 * i, this.family), 'native', ports[i]!, bytes, this.address, this.port);
+        this.deliverOne(bytes, addrs, ports, i);
       }
       this.sendBudget--;
     }
     return i - first;
+  }
+
+  private deliverOne(bytes: Uint8Array, addrs: Uint8Array, ports: Uint16Array, i: number): void {
+    if (this.kind === 'raw' && this.family === 4) {
+      // IP_HDRINCL: the datagram is a whole IPv4 packet; the network routes on its destination
+      const dst = `${bytes[16]}.${bytes[17]}.${bytes[18]}.${bytes[19]}`;
+      this.net.deliver(dst, 'raw', bytes[9]!, bytes, this.address, 0);
+    } else if (this.kind === 'raw') {
+      this.net.deliver(formatIp(addrs, 16 * i, 6), 'raw', this.protocol, bytes, this.address, 0);
+    } else {
+      this.net.deliver(formatIp(addrs, 16 * i, this.family), 'native', ports[i]!, bytes, this.address, this.port);
+    }
   }
 
   watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
