@@ -56,6 +56,8 @@ export interface ContenderSpec {
   /** vtep: `--offload` (default 'auto') and the config's vxlan.udpChecksum (default true: lets auto use GSO). */
   offload?: string;
   udpChecksum?: boolean;
+  /** vtep: more `vtep run` arguments. */
+  args?: readonly string[];
 }
 
 export const CONTENDERS: readonly ContenderSpec[] = [
@@ -321,7 +323,7 @@ export class BenchTopology {
     writeFileSync(path, yamlStringify(cfg));
     const nodeFlags = this.opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', this.opts.cpuProfDir, '--cpu-prof-name', `${this.spec.id}-n${i}.cpuprofile`] : [];
     const argv = [process.execPath, ...nodeFlags, VTEP_BIN, 'run', '--config', path, '--io', io, '--batch', String(this.opts.batch), '--log-level', 'info',
-      '--offload', io === 'node' ? 'none' : this.spec.offload ?? 'auto'];
+      '--offload', io === 'node' ? 'none' : this.spec.offload ?? 'auto', ...(this.spec.args ?? [])];
     const proc = new Proc(`vtep run n${i}`, this.nodeNs(i), argv, join(this.dir, `vtep-n${i}.log`));
     this.tunnelProcs.push(proc);
     this.tunnelLabels.set(proc.pid, `n${i} vtep`);

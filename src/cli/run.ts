@@ -35,9 +35,6 @@ export interface RunFlags {
   batch: string;
   statsInterval: string;
   offload: string;
-  aqm: string;
-  aqmTarget: string;
-  aqmInterval: string;
 }
 
 const HELP_AFTER = `
@@ -61,14 +58,6 @@ Offloads (--offload; "auto" = every one the config and --io allow; the "ready" l
   coalesce  consecutive TCP segments of a flow are written to the TUN as one packet (as the kernel's GRO merges
             them); checksums are verified first, a bad one goes alone
   none      one packet per read and write, as a plain TUN (what the kernel's flannel.1 path looks like to pods)
-
-Queue management (--aqm codel; default off): vtep reads the time each datagram waited in the underlay
-  socket queue (SO_TIMESTAMPNS). When that wait stays above --aqm-target for a whole --aqm-interval, CoDel
-  (RFC 8289) drops one packet (CE-marks it if ECN-capable), then more often while it stays above: a TCP flow
-  the tunnel cannot keep up with backs off instead of filling megabytes of socket buffer, which every other
-  flow (pings included) would wait behind. Drops: vtep_drops_total{reason="aqm-drop"}; waits:
-  vtep_rx_queue_delay_microseconds. --aqm off (default): no drops, the kernel's buffer limits only.
-  It sees only the receive queue: a backlog in the TUN's transmit queue (no timestamps there) is not managed.
 
 Signals:
   SIGINT, SIGTERM   remove routes and device, close sockets, log final counters, exit 0
@@ -97,9 +86,6 @@ export function runCommand(onExit: (code: number) => void): Command {
     .addOption(new Option('--io <kind>', 'underlay I/O: native (addon, recvmmsg/sendmmsg) or node (dgram / raw-socket)').choices(['native', 'node']).default('native'))
     .option('--batch <n>', 'packets per batch system call, 32..1024', '64')
     .option('--offload <list>', 'auto | none | comma list of tso,gso,gro,coalesce (see below)', 'auto')
-    .addOption(new Option('--aqm <kind>', 'queue management on the underlay receive queue (see below)').choices(['codel', 'off']).default('off'))
-    .option('--aqm-target <us>', 'CoDel target: acceptable standing queue delay, microseconds', '500')
-    .option('--aqm-interval <us>', 'CoDel interval: how long the delay may stay above target before a drop, microseconds', '5000')
     .option('--stats-interval <seconds>', 'log counters every N seconds (0 = never)', '0')
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: RunFlags) => {
@@ -214,11 +200,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
   }
 
   const offloads = parseOffloads(flags.offload, cfg, io);
-  const aqm = flags.aqm === 'codel' && io === 'native' && cfg.backend === 'vxlan'
-    ? { targetUs: intFlag('--aqm-target', flags.aqmTarget, 1, 1_000_000), intervalUs: intFlag('--aqm-interval', flags.aqmInterval, 2, 10_000_000) }
-    : null;
-  if (aqm !== null && aqm.intervalUs <= aqm.targetUs) throw new VtepError('USAGE', `--aqm-interval ${aqm.intervalUs} must be above --aqm-target ${aqm.targetUs}`);
-  const plan = planLive(cfg, offloads, aqm);
+  const plan = planLive(cfg, offloads);
   const undo = new Undo();
   const t0 = Date.now();
   let dp: LiveDataplane;
@@ -334,7 +316,6 @@ export async function runNode(flags: RunFlags): Promise<number> {
       io,
       batch,
       offloads: OFFLOAD_NAMES.filter((o) => offloads[o]),
-      aqm: aqm === null ? 'off' : `codel target ${aqm.targetUs} µs interval ${aqm.intervalUs} µs`,
       metrics: listen ? `${listen.host}:${listen.port}` : null,
       startupMs: Date.now() - t0,
     },

@@ -38,7 +38,7 @@ export interface ChannelPlan {
   /** UDP only: GSO sends (UDP_SEGMENT) and GRO receives (UDP_GRO), from the offloads. */
   gso: boolean;
   gro: boolean;
-  /** UDP only: per-datagram queue wait (SO_TIMESTAMPNS): vtep_rx_queue_delay_microseconds and --aqm. */
+  /** UDP only: per-datagram queue wait (SO_TIMESTAMPNS), for vtep_rx_queue_delay_microseconds. */
   rxAge: boolean;
 }
 
@@ -97,8 +97,6 @@ export function parseOffloads(text: string, cfg: VtepConfig, io: 'native' | 'nod
 
 export interface LivePlan {
   offloads: Offloads;
-  /** CoDel on the underlay receive queue (UDP channels), or null. */
-  aqm: { targetUs: number; intervalUs: number } | null;
   channels: ChannelPlan[];
   txChannel4: number;
   txChannel6: number;
@@ -124,7 +122,7 @@ export function underlayFamily(cfg: VtepConfig): 4 | 6 {
 /** Largest IP packet a TSO read, a GRO receive or a coalesced write carries. */
 export const GSO_MAX_PACKET = 65535;
 
-export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS, aqm: { targetUs: number; intervalUs: number } | null = null): LivePlan {
+export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS): LivePlan {
   const family = underlayFamily(cfg);
   const big = offloads.tso || offloads.gro || offloads.coalesce;
   // offloads: 64 KiB packets, plus the virtio-net header, plus the headers each TSO segment gets (see LiveDataplane)
@@ -146,7 +144,6 @@ export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS, aqm:
   if (cfg.backend === 'vxlan') {
     return {
       offloads,
-      aqm,
       channels: [{ kind: 'udp', family, address: cfg.node.underlayIP, port: cfg.engine.port, protocol: 17, rx: RxFormat.VxlanPayload, hdrincl: false, ...sockOpts, gso: offloads.gso, gro: offloads.gro, rxAge: true }],
       txChannel4: 0,
       txChannel6: 0,
@@ -180,7 +177,7 @@ export function planLive(cfg: VtepConfig, offloads: Offloads = NO_OFFLOADS, aqm:
     txChannel6 = channels.length;
     channels.push(raw(41));
   }
-  return { offloads, aqm: null, channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity, tunReadCapacity };
+  return { offloads, channels, txChannel4, txChannel6, encapLayer: family === 4 ? EncapLayer.Ip : EncapLayer.Payload, slotSize, readCapacity, tunReadCapacity };
 }
 
 /** The engine for live use: the kernel's UDP socket has verified the outer UDP checksum already. */
@@ -202,7 +199,6 @@ export function buildLive(plan: LivePlan, engine: Engine, tun: LiveTun, ios: Dat
     slotSize: plan.slotSize,
     batch,
     offloads: plan.offloads,
-    aqm: plan.aqm,
   });
 }
 

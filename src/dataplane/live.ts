@@ -73,7 +73,6 @@ import { POLL_READABLE, POLL_WRITABLE, type DatagramBatchIo } from '../io/udp.ts
 import { SlotPool, SLOT_HEADROOM, slotSizeFor } from './slots.ts';
 import { TcpCoalescer, TcpSegmenter, VNET_HDR_LEN, VnetFlag, VnetGso, VnetHdr, completeChecksum, readVnetHdr, writeVnetNone } from '../engine/gso.ts';
 import type { Offloads } from './live-plan.ts';
-import { Codel } from './codel.ts';
 
 /** Most segments one TSO read is cut into (65535 / a 536-byte MSS is 123). */
 export const MAX_TSO_SEGMENTS = 128;
@@ -140,11 +139,6 @@ export interface LiveOptions {
    * Slots must then hold 64 KiB packets (planLive sizes them). Defaults to none.
    */
   offloads?: Offloads;
-  /**
-   * Active queue management on the underlay receive side (CoDel, RFC 8289), from each datagram's wait in the
-   * socket queue (recvBatch's ageUs; the socket needs `rxAge`). null: off. See Codel below.
-   */
-  aqm?: { targetUs: number; intervalUs: number } | null;
 }
 
 /** I/O-level drop reasons (the engine's are in src/engine/drops.ts). Same naming rules. */
@@ -159,17 +153,14 @@ export const IoDrop = {
   TunWriteError: 3,
   /** An encapsulated packet of a family no underlay socket carries (IPIP without that socket). */
   NoTxChannel: 4,
-  /** CoDel on the receive side: packets waited in the socket queue above the target for a whole interval. */
-  AqmDrop: 5,
 } as const;
-export const IO_DROP_NAMES: readonly string[] = ['tun-read-truncated', 'socket-read-truncated', 'send-error', 'tun-write-error', 'no-tx-channel', 'aqm-drop'];
+export const IO_DROP_NAMES: readonly string[] = ['tun-read-truncated', 'socket-read-truncated', 'send-error', 'tun-write-error', 'no-tx-channel'];
 export const IO_DROP_HELP: readonly string[] = [
   'packet read from the TUN is larger than a slot (MTU above what the slots were sized for)',
   'datagram larger than a slot (underlay MTU above what the slots were sized for, or GRO)',
   'the kernel refused to send the datagram (see vtep_io_errors_total for the errno)',
   'the kernel refused the packet written to the TUN device',
   'no underlay socket for the inner packet\'s family (IPIP)',
-  'dropped by CoDel (--aqm): received packets had waited in the socket queue longer than the target for an interval (an ECN-capable packet is marked CE instead)',
 ];
 
 /** I/O operations, for error and batch-size counters. */
@@ -289,18 +280,15 @@ export class LiveDataplane {
   private readonly segBase: Int32Array;
   private readonly coBase: Int32Array;
   private readonly rxGso: Uint16Array;
-  /** Per channel: CoDel state (null: --aqm off), each datagram's queue wait (µs) from the last receive. */
-  private readonly codel: (Codel | null)[];
   /** Packets the next TUN read / socket receive asks for (adapted to packet size: see BATCH_BYTES). */
   private tunMax: number;
   private rxMax: number;
+  /** Each datagram's wait in the socket queue (µs; -1 unknown) from the last receive. */
   private readonly rxAge: Int32Array;
   /** Receive-queue wait histogram: bucket b counts datagrams that waited ≤ 2^b µs (last bucket: more). */
   readonly rxDelayHist = new Float64Array(RX_DELAY_BUCKETS);
   rxDelaySumUs = 0;
   rxDelayCount = 0;
-  /** Packets CE-marked instead of dropped by CoDel. */
-  aqmMarked = 0;
   /** Coalescing slots used by the current receive batch. */
   private coUsed = 0;
   /** Segments appended to the open coalesced packet. */
@@ -353,10 +341,8 @@ export class LiveDataplane {
     this.coalescer = off.coalesce ? new TcpCoalescer() : null;
     this.rxGso = new Uint16Array(b);
     this.rxAge = new Int32Array(b).fill(-1);
-    const aqm = opts.aqm ?? null;
     this.tunMax = b;
     this.rxMax = b;
-    this.codel = opts.channels.map((ch) => (aqm !== null && ch.rx === RxFormat.VxlanPayload ? new Codel(aqm.targetUs, aqm.intervalUs) : null));
     // queue lengths: a TUN batch may become b × MAX_TSO_SEGMENTS datagrams, a receive batch b × 64 packets
     const txq = off.tso ? b * MAX_TSO_SEGMENTS : b;
     const twq = off.gro ? b * MAX_GRO_SEGMENTS : b;
@@ -501,7 +487,6 @@ export class LiveDataplane {
       groDatagrams: this.groDatagrams,
       coalescedWrites: this.coalescedWrites,
       coalescedSegments: this.coalescedSegments,
-      aqmMarked: this.aqmMarked,
     };
   }
 
@@ -789,7 +774,6 @@ export class LiveDataplane {
     for (let round = 0; round < this.rounds; round++) {
       if (this.twFirst < this.twN) return;
       const gro = ch.io.groCapable ? this.rxGso : null;
-      const codel = this.codel[c]!;
       // each datagram's wait in the socket queue (-1 where the socket does not say: not opened with rxAge)
       const age = fmt === RxFormat.VxlanPayload ? this.rxAge : null;
       const max = this.rxMax;
@@ -803,7 +787,6 @@ export class LiveDataplane {
       bytes += batchBytes;
       const per = Math.floor(BATCH_BYTES / (batchBytes / n));
       this.rxMax = per >= this.batch ? this.batch : per < MIN_BATCH ? MIN_BATCH : per;
-      const nowUs = codel !== null ? performance.now() * 1000 : 0;
       this.observeBatch(IoOp.SocketRecv, n);
       this.twN = 0;
       this.twFirst = 0;
@@ -824,26 +807,12 @@ export class LiveDataplane {
           const end = off + len;
           const ecn = tos[i]! & 3;
           const src = 16 * i + addrSkip;
-          // CoDel: at most one packet of a datagram (or GRO run) is dropped or marked: the first one decapped
-          let signal = false;
-          if (age !== null) {
-            const us = age[i]!;
-            if (us >= 0) this.observeDelay(us);
-            if (codel !== null) signal = codel.onDequeue(us, nowUs);
-          }
+          if (age !== null && age[i]! >= 0) this.observeDelay(age[i]!);
           let m = 0;
           for (let at = off; at < end; at += g) {
             m++;
             const sl = end - at < g ? end - at : g;
-            if (engine.decapVxlanPayload(pool, at, sl, fam, addrs, src, ecn) !== 0) continue;
-            if (signal) {
-              signal = false;
-              if (!this.markCe(pool, engine.innerIpOff)) {
-                this.ioDrops[IoDrop.AqmDrop]!++;
-                continue;
-              }
-            }
-            this.queueDecapped();
+            if (engine.decapVxlanPayload(pool, at, sl, fam, addrs, src, ecn) === 0) this.queueDecapped();
           }
           this.socketRecvPackets += m;
           if (m > 1) this.groDatagrams += m;
@@ -907,32 +876,6 @@ export class LiveDataplane {
       this.twLen[k] = len;
     }
     this.twN = k + 1;
-  }
-
-  /** Set CE on an ECN-capable inner packet (IPv4 header checksum updated); false for Not-ECT. */
-  private markCe(buf: Uint8Array, ip: number): boolean {
-    if (buf[ip]! >>> 4 === 4) {
-      const tos = buf[ip + 1]!;
-      if ((tos & 3) === 0) return false;
-      if ((tos & 3) !== 3) {
-        // RFC 1624 incremental update: HC' = ~(~HC + ~m + m')
-        const old = (buf[ip]! << 8) | tos;
-        const neu = (buf[ip]! << 8) | (tos | 3);
-        let sum = (~((buf[ip + 10]! << 8) | buf[ip + 11]!) & 0xffff) + (~old & 0xffff) + neu;
-        sum = (sum & 0xffff) + (sum >>> 16);
-        sum = (sum & 0xffff) + (sum >>> 16);
-        const hc = ~sum & 0xffff;
-        buf[ip + 1] = tos | 3;
-        buf[ip + 10] = hc >>> 8;
-        buf[ip + 11] = hc & 0xff;
-      }
-    } else {
-      const tc = ((buf[ip]! & 0x0f) << 4) | (buf[ip + 1]! >>> 4);
-      if ((tc & 3) === 0) return false;
-      buf[ip + 1] = buf[ip + 1]! | 0x30;
-    }
-    this.aqmMarked++;
-    return true;
   }
 
   private observeDelay(us: number): void {

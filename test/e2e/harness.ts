@@ -528,7 +528,7 @@ export interface VtepStartOptions {
   io?: 'native' | 'node';
   /** `--offload` (default: vtep's default, auto). */
   offload?: string;
-  /** More `vtep run` arguments (e.g. ['--aqm', 'off']). */
+  /** More `vtep run` arguments (e.g. ['--batch', '128']). */
   args?: string[];
   logLevel?: string;
   /** Extra config keys merged at the top level (e.g. { tun: {...} }). */
