@@ -167,7 +167,7 @@ export async function runNode(flags: RunFlags): Promise<number> {
     { TunDevice },
     { openChannel },
     { buildLive, liveEngine, parseOffloads, peerRoutes, planLive, tunAddresses, underlayFamily, vnetOf, OFFLOAD_NAMES },
-    { IO_DROP_NAMES },
+    { IO_DROP_NAMES, MAX_TSO_SEGMENTS },
   ] = await Promise.all([
     import('../control/log.ts'),
     import('../control/metrics.ts'),
@@ -249,7 +249,9 @@ export async function runNode(flags: RunFlags): Promise<number> {
     }
     const addrCmds = [own.v4, own.v6].filter((a): a is string => a !== null).map((a) => addrAdd(a, tunName));
     tunSysctls(tunName, log);
-    ipSync([...addrCmds, ['link', 'set', 'dev', tunName, 'multicast', 'off']]);
+    // TSO reads: at most MAX_TSO_SEGMENTS segments each (a small MSS would need more; the kernel cuts those itself)
+    const gsoSegs = offloads.tso ? [['link', 'set', 'dev', tunName, 'gso_max_segs', String(MAX_TSO_SEGMENTS)]] : [];
+    ipSync([...addrCmds, ['link', 'set', 'dev', tunName, 'multicast', 'off'], ...gsoSegs]);
     tun.setUp(true);
     routes = peerRoutes(cfg.peers);
     ipSync(routes.map((c) => routeReplace(c, tunName, srcFor(c))));

@@ -7,8 +7,8 @@
 //    the kernel's)
 // 4. vtep(auto) ↔ vtep(--offload none): the offload-less end sees plain datagrams and counts no offload
 // 5. IPIP/IPv4 with auto (tso + coalesce; gso / gro are VXLAN only)
-// 6. (in 4) a pod behind a small MSS: TSO packets of more segments than vtep's segmenter holds — an open bug, kept
-//    as `it.fails` (see there)
+// 6. (in 4) a pod behind a small MSS: TSO packets of more segments than vtep's segmenter holds (the TUN's
+//    gso_max_segs keeps them out)
 // Case 1 also captures node1's underlay during a 2 MB transfer: every GSO-sent datagram a whole frame, checksums good.
 // Every case: no I/O error, no drop reason beyond the ones listed as expected.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -226,11 +226,10 @@ describe.skipIf(!canRunE2e)('offload auto ↔ offload none (mixed), VXLAN/IPv4',
     clean(n2);
   }, (2 * TRANSFER_TIMEOUT_S + 30) * 1000);
 
-  // BUG (open): a peer with a small MSS makes the pod's kernel build TSO packets of 64 KiB / MSS segments (MSS 200:
-  // 327), more than vtep's segmenter holds (MAX_TSO_SEGMENTS 128): each is dropped as gso-too-many-segments and
-  // TCP crawls on retransmissions (4 MB: 2.1 s instead of 0.17 s). Fix: run.ts sets `gso_max_segs 128` on the TUN,
-  // so the kernel segments such packets itself before handing them over (checked by hand: 0 drops, 0.34 s).
-  // `it.fails` while the bug is there; make it `it` with the fix.
+  // A peer with a small MSS makes the pod's kernel build TSO packets of 64 KiB / MSS segments (MSS 200: 327), more
+  // than vtep's segmenter holds (MAX_TSO_SEGMENTS 128). vtep run sets `gso_max_segs 128` on the TUN, so the kernel
+  // cuts such packets itself before handing them over; without it each was dropped as gso-too-many-segments and TCP
+  // crawled on retransmissions (4 MB: 2.1 s instead of 0.17 s).
   let smallMssDrops = -1;
   it('a pod behind a small MSS (advmss 200): 4 MB pod1 → pod2, sha256 equal', async () => {
     ip('-n', t.podNs(2), 'route', 'change', 'default', 'via', t.gwIP(2), 'dev', 'eth0', 'advmss', '200');
@@ -240,7 +239,7 @@ describe.skipIf(!canRunE2e)('offload auto ↔ offload none (mixed), VXLAN/IPv4',
     smallMssDrops = (n1.drops().get('gso-too-many-segments') ?? 0) - before;
     console.log(`${t.prefix} advmss 200: gso-too-many-segments +${smallMssDrops}`);
   }, (TRANSFER_TIMEOUT_S + 10) * 1000);
-  it.fails('… and no TSO packet was dropped as gso-too-many-segments', () => {
+  it('… and no TSO packet was dropped as gso-too-many-segments', () => {
     expect(smallMssDrops).toBe(0);
   });
 });
