@@ -773,7 +773,7 @@ export class LiveDataplane {
     let bytes = 0;
     for (let round = 0; round < this.rounds; round++) {
       if (this.twFirst < this.twN) return;
-      const gro = ch.io.groCapable ? this.rxGso : null;
+      const gro = this.offloads.gro && ch.io.groCapable ? this.rxGso : null;
       // each datagram's wait in the socket queue (-1 where the socket does not say: not opened with rxAge)
       const age = fmt === RxFormat.VxlanPayload ? this.rxAge : null;
       const max = this.rxMax;
