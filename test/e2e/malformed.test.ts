@@ -25,7 +25,7 @@
 // - fdb-miss, dst-local-pod, mtu-exceeded, underlay-family-unsupported: encapsulation-side reasons
 //   (packets from the TUN, not frames at the VXLAN port); mtu-exceeded is exercised in pmtu.test.ts.
 // What is sent instead, beyond the engine's decap reasons: a 9000 B datagram (IP-fragmented by node2,
-// reassembled by node1's kernel) larger than vtep's receive slot → the I/O reason socket-read-truncated;
+// reassembled by node1's kernel) larger than vtep's receive slot (--offload none) → the I/O reason socket-read-truncated;
 // and outer ECN CE (IP_TOS on node2's socket: UDP keeps ECN bits) over a Not-ECT inner packet →
 // outer-ce-inner-not-ect (RFC 6040 §4.2; the kernel's VXLAN drops these too), in its own case.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,7 +235,9 @@ describe.skipIf(!canRunE2e)('malformed frames at the VXLAN port (vtep ↔ vtep, 
   beforeAll(async () => {
     t = new Topology('mf', { family: 4 }).up();
     ip('-n', t.nodeNs(2), 'addr', 'add', `${ALT_SRC}/24`, 'dev', 'eth0');
-    [n1] = await Promise.all([t.startVtep(1), t.startVtep(2)]);
+    // --offload none: receive slots sized by the MTU, so the 9000 B datagram is the I/O drop socket-read-truncated
+    // (with offloads the slots hold 64 KiB, as GRO needs, and vtep takes it whole, as the kernel's VXLAN would)
+    [n1] = await Promise.all([t.startVtep(1, { offload: 'none' }), t.startVtep(2, { offload: 'none' })]);
   });
   afterAll(async () => t?.down());
   dumpOnFailure(() => t);
