@@ -699,6 +699,13 @@ export class LiveDataplane {
     const off = this.icmpOffsets[k]!;
     const len = this.engine.icmpLen;
     this.slots.pool.set(this.engine.icmpView.subarray(0, len), off);
+    this.queueTunWrite(off, len);
+    this.icmpQueued++;
+  }
+
+  /** Queue the IP packet at pool[off, off+len) for the TUN, behind a zero virtio-net header when the TUN has them. */
+  private queueTunWrite(off: number, len: number): void {
+    const k = this.twN;
     if (this.vnet) {
       writeVnetNone(this.slots.pool, off - VNET_HDR_LEN);
       this.twOff[k] = off - VNET_HDR_LEN;
@@ -708,7 +715,6 @@ export class LiveDataplane {
       this.twLen[k] = len;
     }
     this.twN = k + 1;
-    this.icmpQueued++;
   }
 
   /** Send channel c's pending batch; true when nothing is left pending. */
@@ -866,16 +872,7 @@ export class LiveDataplane {
         return;
       }
     }
-    const k = this.twN;
-    if (this.vnet) {
-      writeVnetNone(pool, off - VNET_HDR_LEN);
-      this.twOff[k] = off - VNET_HDR_LEN;
-      this.twLen[k] = len + VNET_HDR_LEN;
-    } else {
-      this.twOff[k] = off;
-      this.twLen[k] = len;
-    }
-    this.twN = k + 1;
+    this.queueTunWrite(off, len);
   }
 
   private observeDelay(us: number): void {
