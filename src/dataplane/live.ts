@@ -4,12 +4,13 @@
  *
  * ## Runtime behaviour of `vtep run` (contract for operators and the e2e tests)
  * `vtep run --config FILE [--metrics HOST:PORT] [--log-level LEVEL] [--io native|node] [--batch N]
- * [--stats-interval S]`, as root inside the node's network namespace (src/cli/run.ts).
+ * [--offload auto|none|LIST] [--stats-interval S]`, as root inside the node's network namespace (src/cli/run.ts).
  * - Start (in this order; a failure undoes what was done, so a failed start leaves nothing behind):
  *   load + validate the config → check addon, root, and that no interface `tun.name` exists → open the
  *   underlay socket(s) (VXLAN: UDP bound to node.underlayIP:vxlan.port; IPIP: raw IP sockets, protocol 4
  *   for inner IPv4 and 41 for inner IPv6 pod CIDRs) → metrics listener (if --metrics) → TUN `tun.name`
- *   (IFF_TUN|IFF_NO_PI, exclusive) with `tun.mtu`, `tun.txqueuelen`; IPv6 made quiet (addr_gen_mode 1, no
+ *   (IFF_TUN|IFF_NO_PI, exclusive; with offloads IFF_VNET_HDR, TUNSETOFFLOAD CSUM|TSO4|TSO6|TSO_ECN for tso,
+ *   gso_max_segs 128) with `tun.mtu`, `tun.txqueuelen`; IPv6 made quiet (addr_gen_mode 1, no
  *   RA/RS, multicast off: no link-local chatter counted as fdb-miss); IPv4 accept_local 1 (the ICMP
  *   too-big replies vtep writes come from the TUN's own address); address = network address of the
  *   node's first pod CIDR of each family (10.244.N.0/32; fd00:…::/128 nodad); link up → one route per
@@ -34,7 +35,22 @@
  * - Metrics (`--metrics`): Prometheus text at http://HOST:PORT/metrics (see src/control/metrics.ts):
  *   vtep_peer_{tx,rx}_{packets,bytes}_total{peer}, vtep_drops_total{reason} (engine and I/O reasons),
  *   vtep_io_errors_total{op,errno}, vtep_packets_total{op}, vtep_batch_size{op} (histogram),
- *   vtep_icmp_sent_total, vtep_fdb_peers, vtep_fdb_prefixes, vtep_config_reloads_total{result}.
+ *   vtep_icmp_sent_total, vtep_fdb_peers, vtep_fdb_prefixes, vtep_config_reloads_total{result},
+ *   vtep_offload_total{counter}, vtep_rx_queue_delay_microseconds (histogram).
+ *
+ * ## Offloads (LiveOptions.offloads; the "ready" log lists them)
+ * - tso: a TUN read may be a TCP packet of up to 64 KiB behind a virtio-net header; TcpSegmenter cuts it into
+ *   MSS-sized segments in this slot's TSO output slot, `gap` bytes apart, and each is encapsulated in place. With
+ *   gso on a GSO-capable socket the gap is exactly the VXLAN payload layer's 22 bytes, so the segments are one
+ *   contiguous run sent by one UDP GSO message (≤ 64 datagrams, ≤ 65507 bytes; longer runs are split);
+ *   otherwise each segment is its own datagram. A NEEDS_CSUM packet that is not GSO gets its checksum completed.
+ * - gro: a socket read may be a run of datagrams of one segment size (the last may be shorter): each is
+ *   decapsulated on its own.
+ * - coalesce: decapsulated TCP segments that continue the open coalesced packet (TcpCoalescer: the kernel GRO's
+ *   rules) are appended to it in a coalescing slot; anything else closes it and goes alone behind a zero
+ *   virtio-net header (written over its own outer headers). The TUN write queue keeps arrival order.
+ * - Work per call is sized in bytes (BATCH_BYTES per read, CALLBACK_BYTES per readiness callback), so 64 KiB
+ *   reads do not keep the other direction waiting for milliseconds.
  *
  * ## The two directions
  * TUN → underlay (pod packets out):
