@@ -1,6 +1,7 @@
 /**
  * bench/results/hotpath.svg from the hotpath.json result: one group per case, a bar for vtep and one for
- * the allocating baseline on a log scale, the target (if any) as a red tick. Hand-written SVG, no deps.
+ * the allocating baseline on a log scale, the target (if any) as a red tick; GSO rows (segments per second)
+ * also print the Gbit/s of TCP payload beside each bar. Hand-written SVG, no deps.
  */
 
 export interface ChartRow {
@@ -9,6 +10,9 @@ export interface ChartRow {
   baselineOps: number;
   target: number | null;
   pass: boolean | null;
+  /** Gbit/s of TCP payload (GSO rows); absent or null for the others. */
+  vtepGbps?: number | null;
+  baselineGbps?: number | null;
 }
 
 export interface ChartInput {
@@ -40,7 +44,7 @@ export function renderHotpathSvg(r: ChartInput): string {
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
-  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">vtep hot path: packets (or lookups) per second, log scale</text>`);
+  out.push(`<text x="10" y="18" font-size="14" font-weight="bold">vtep hot path: packets (or lookups, TCP segments) per second, log scale</text>`);
   out.push(
     `<text x="10" y="34" fill="#555">${esc(`${r.date} · node ${r.node} · ${r.cpus ?? '?'}${r.quick ? ' · --quick' : ''} · first row: machine calibration (plain 50-byte header write loop vs allocating)`)}</text>`,
   );
@@ -54,14 +58,15 @@ export function renderHotpathSvg(r: ChartInput): string {
     const y = top + i * rowH;
     const verdict = row.pass === false ? ' ✗' : row.pass === true ? ' ✓' : '';
     out.push(`<text x="${labelW}" y="${y + 14}" text-anchor="end"${row.pass === false ? ' fill="#b00"' : ''}>${esc(row.name + verdict)}</text>`);
-    const bars: [number, string][] = [
-      [row.vtepOps, '#2b6cb0'],
-      [row.baselineOps, '#a0aec0'],
+    const bars: [number, string, number | null | undefined][] = [
+      [row.vtepOps, '#2b6cb0', row.vtepGbps],
+      [row.baselineOps, '#a0aec0', row.baselineGbps],
     ];
-    bars.forEach(([v, color], k) => {
+    bars.forEach(([v, color, gbps], k) => {
       const by = y + 3 + k * 11;
+      const label = gbps === null || gbps === undefined ? fmt(v) : `${fmt(v)} · ${gbps.toFixed(1)} Gbit/s`;
       out.push(`<rect x="${left}" y="${by}" width="${Math.max(1, x(v) - left).toFixed(1)}" height="10" fill="${color}"/>`);
-      out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${by + 9}" fill="#333">${esc(fmt(v))}</text>`);
+      out.push(`<text x="${(x(v) + 4).toFixed(1)}" y="${by + 9}" fill="#333">${esc(label)}</text>`);
     });
     if (row.target !== null) {
       const tx = x(row.target).toFixed(1);

@@ -5,7 +5,10 @@
  * Encap cases run the whole per-packet path: FDB longest-prefix match over 5,000 nodes, flow hash for
  * the source port, inner Ethernet + VXLAN + UDP (+ checksum) + outer IP + Ethernet headers.
  * Decap cases run the strict decap of a full Ethernet frame (every check, sender and pod-CIDR lookups).
- * Also: FDB lookups at 10 / 5,000 / 100,000 prefixes, and heap growth over 10 M packets.
+ * Software TSO / GRO cases (bench/gso-cases.ts): one 64 KiB IPv4 TCP packet segmented at MSS 1,398 into 47
+ * segments, and those 47 coalesced back into one packet; rows count segments, plus Gbit/s of TCP payload.
+ * Also: FDB lookups at 10 / 5,000 / 100,000 prefixes, and heap growth over 10 M packets (and 100,000 TSO
+ * packets segmented and coalesced).
  * The first row calibrates the machine (other load on a shared VM moves every number): a plain loop writing
  * 50 header bytes into a preallocated slot, against the same loop into a freshly allocated buffer. Before
  * each row both sides are warmed up (so the first case of a kind does not pay for the JIT), and that loop is
@@ -17,12 +20,13 @@
  *
  * Each benchmarked call handles BATCH = 16 packets (the calibration: 16 headers), like a dataplane loop, so
  * that benny's own per-call cost is not counted as packet cost; rows are packets per second. FDB rows: one
- * lookup per call (bench/fdb-cases.ts).
+ * lookup per call (bench/fdb-cases.ts). GSO rows: one TSO packet (47 segments) per call.
  *
  * Results: bench/results/hotpath.json, bench/results/hotpath.svg (bar chart) and a printed table. Usage:
- *   npm run bench                 # everything (~2 min)
+ *   npm run bench                 # everything (~2.5 min on the shared 2-core VM)
  *   npm run bench -- --quick      # shorter samples
  *   npm run bench -- --filter decap
+ *   npm run bench -- --filter gso   # the TSO / GRO rows
  */
 import b from 'benny';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +36,7 @@ import { flowHash4, flowHash6, portFromHash } from '../src/engine/flowhash.ts';
 import type { Fdb } from '../src/fdb/fdb.ts';
 import { topology, engineFor, innerPool, underlayPool, type Topology } from './workload.ts';
 import { fdbBenchCases } from './fdb-cases.ts';
+import { gsoBenchCases, sink as gsoSink, type GsoBenchCase } from './gso-cases.ts';
 import { renderHotpathSvg } from './hotpath-chart.ts';
 
 const args = process.argv.slice(2);
@@ -59,6 +64,9 @@ interface Row {
   vtepOpsPerCpuSecond: number;
   target: number | null;
   pass: boolean | null;
+  /** GSO rows: TCP payload carried, Gbit/s (ops × payload per op × 8); null for the others. */
+  vtepGbps: number | null;
+  baselineGbps: number | null;
 }
 
 const rows: Row[] = [];
@@ -95,9 +103,10 @@ async function measure(name: string, label: string, fn: () => void, opts: { minS
 /**
  * Race `candidate` against `baseline` (benny, one after the other) after a warm-up. Each call handles `perCall` packets (BATCH
  * for the engine cases, as a dataplane loop does: the harness's per-call cost would otherwise be counted as
- * packet cost); rows report packets (or lookups) per second.
+ * packet cost); rows report packets (or lookups, or segments) per second. With `payloadPerCall` (bytes of TCP
+ * payload per call) the row also gets Gbit/s of payload.
  */
-async function race(name: string, candidate: () => void, baseline: () => void, target: number | null, perCall = BATCH): Promise<void> {
+async function race(name: string, candidate: () => void, baseline: () => void, target: number | null, perCall = BATCH, payloadPerCall = 0): Promise<void> {
   if (filter !== '' && !name.includes(filter)) return;
   const opts = quick ? { minSamples: 3, maxTime: 0.3 } : { minSamples: 5, maxTime: 1 };
   // warm up (optimised code before benny's first sample: otherwise the first case of a kind pays for the
@@ -122,6 +131,8 @@ async function race(name: string, candidate: () => void, baseline: () => void, t
     vtepOpsPerCpuSecond: vtepOps / Math.min(1, vtep.cpuShare),
     target,
     pass: target === null ? null : vtepOps >= target,
+    vtepGbps: payloadPerCall > 0 ? (vtep.ops * payloadPerCall * 8) / 1e9 : null,
+    baselineGbps: payloadPerCall > 0 ? (base.ops * payloadPerCall * 8) / 1e9 : null,
   };
   rows.push(row);
   process.stdout.write(`${fmtRow(row)}\n`);
@@ -132,7 +143,8 @@ function fmtOps(n: number): string {
 }
 function fmtRow(r: Row): string {
   const verdict = r.pass === null ? '' : r.pass ? 'ok' : 'BELOW TARGET';
-  return `${r.name.padEnd(44)} ${fmtOps(r.vtepOps).padStart(11)} ${fmtOps(r.baselineOps).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}x ${r.vsCalibration.toFixed(2).padStart(6)} ${r.vtepCpuShare.toFixed(2).padStart(5)} ${fmtOps(r.vtepOpsPerCpuSecond).padStart(11)} ${(r.target === null ? '' : fmtOps(r.target)).padStart(10)} ${verdict}`;
+  const gbps = r.vtepGbps === null ? '' : ` payload ${r.vtepGbps.toFixed(1)} / ${r.baselineGbps!.toFixed(1)} Gbit/s`;
+  return `${r.name.padEnd(44)} ${fmtOps(r.vtepOps).padStart(11)} ${fmtOps(r.baselineOps).padStart(11)} ${r.ratio.toFixed(2).padStart(6)}x ${r.vsCalibration.toFixed(2).padStart(6)} ${r.vtepCpuShare.toFixed(2).padStart(5)} ${fmtOps(r.vtepOpsPerCpuSecond).padStart(11)} ${(r.target === null ? '' : fmtOps(r.target)).padStart(10)} ${verdict}${gbps}`;
 }
 
 // ------------------------------------------------------------------------------------------- baselines
@@ -270,19 +282,33 @@ async function decapCase(backend: 'vxlan' | 'ipip', family: 4 | 6, size: number,
   );
 }
 
-/** Heap growth over `n` encap+decap packets (must be ≈ 0: nothing allocated per packet). */
-function heapGrowth(n: number): { packets: number; encapHeapGrowthBytes: number; decapHeapGrowthBytes: number } {
+interface HeapGrowth {
+  packets: number;
+  encapHeapGrowthBytes: number;
+  decapHeapGrowthBytes: number;
+  /** TSO packets segmented (and their segments coalesced back) for the two GSO figures. */
+  gsoPackets: number;
+  gsoSegments: number;
+  segmentHeapGrowthBytes: number;
+  coalesceHeapGrowthBytes: number;
+}
+
+/**
+ * Heap growth over `n` encap+decap packets, and over `gsoN` TSO packets segmented and coalesced (must be ≈ 0:
+ * nothing allocated per packet).
+ */
+function heapGrowth(n: number, gsoN: number, gso: GsoBenchCase[]): HeapGrowth {
   const g = (globalThis as { gc?: () => void }).gc;
   const t = topo[4];
   const enc = engineFor(t, 'vxlan');
   const inner = innerPool(t, POOL, 64);
   const dec = engineFor(t, 'vxlan');
   const under = underlayPool(t, 'vxlan', POOL, 64, EncapLayer.Ethernet);
-  const measure = (fn: (k: number) => void): number => {
-    for (let k = 0; k < 100_000; k++) fn(k & (POOL - 1)); // warm up / optimise first
+  const measure = (fn: (k: number) => void, count = n, warm = 100_000): number => {
+    for (let k = 0; k < warm; k++) fn(k & (POOL - 1)); // warm up / optimise first
     g?.();
     const before = process.memoryUsage().heapUsed;
-    for (let k = 0; k < n; k++) fn(k & (POOL - 1));
+    for (let k = 0; k < count; k++) fn(k & (POOL - 1));
     g?.();
     return process.memoryUsage().heapUsed - before;
   };
@@ -292,7 +318,18 @@ function heapGrowth(n: number): { packets: number; encapHeapGrowthBytes: number;
   const d = measure((k) => {
     sinkBox[0] += dec.decapFrame(under.pool, under.offs[k]!, under.lens[k]!);
   });
-  return { packets: n, encapHeapGrowthBytes: e, decapHeapGrowthBytes: d };
+  const [segment, coalesce] = gso;
+  const s = measure(() => segment!.candidate(), gsoN, 2000);
+  const c = measure(() => coalesce!.candidate(), gsoN, 2000);
+  return {
+    packets: n,
+    encapHeapGrowthBytes: e,
+    decapHeapGrowthBytes: d,
+    gsoPackets: gsoN,
+    gsoSegments: gsoN * segment!.perCall,
+    segmentHeapGrowthBytes: s,
+    coalesceHeapGrowthBytes: c,
+  };
 }
 
 // ------------------------------------------------------------------------------------------ calibration
@@ -348,12 +385,17 @@ async function main(): Promise<void> {
     await decapCase('ipip', 4, size, false, null);
     await decapCase('ipip', 6, size, false, null);
   }
+  const gso = gsoBenchCases();
+  for (const c of gso) await race(c.name, c.candidate, c.baseline, null, c.perCall, c.payloadPerCall);
   for (const c of fdbBenchCases()) {
     await race(`fdb lookup4 ${c.prefixes} prefixes`, c.candidate, c.baseline, c.prefixes === 5000 ? 20e6 : null, 1);
   }
-  const heap = filter === '' ? heapGrowth(quick ? 1_000_000 : 10_000_000) : null;
+  const heap = filter === '' || filter === 'gso' ? heapGrowth(quick ? 1_000_000 : 10_000_000, quick ? 10_000 : 100_000, gso) : null;
   if (heap !== null) {
     process.stdout.write(`heap growth over ${heap.packets} packets: encap ${heap.encapHeapGrowthBytes} B, decap ${heap.decapHeapGrowthBytes} B\n`);
+    process.stdout.write(
+      `heap growth over ${heap.gsoPackets} TSO packets (${heap.gsoSegments} segments): segment ${heap.segmentHeapGrowthBytes} B, coalesce ${heap.coalesceHeapGrowthBytes} B\n`,
+    );
   }
   const below = rows.filter((r) => r.pass === false).map((r) => r.name);
   const slowerThan2x = rows.filter((r) => r.ratio < 2 && !r.name.startsWith('fdb') && !r.name.startsWith('calibration')).map((r) => r.name);
@@ -366,7 +408,7 @@ async function main(): Promise<void> {
     heap,
     belowTarget: below,
     under2xBaseline: slowerThan2x,
-    sink: sinkBox[0],
+    sink: sinkBox[0] + gsoSink[0],
   };
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/hotpath.json', JSON.stringify(result, null, 2) + '\n');
