@@ -263,3 +263,55 @@ export class FdPoll {
     this.events = 0;
   }
 }
+
+/**
+ * An addon-owned fd watched through one FdPoll: the fd, watch and close plumbing shared by TunDevice,
+ * NativeUdpSocket and NativeRawSocket (their batch calls pass `fdValue` to the addon).
+ */
+export abstract class PolledFd {
+  protected fdValue: number;
+  protected readonly addon: NativeAddon;
+  private readonly poller: FdPoll;
+
+  /** `what` names the fd in poll errors, e.g. 'tun vtep0', 'udp 0.0.0.0:4789'. */
+  protected constructor(addon: NativeAddon, fd: number, what: string) {
+    this.addon = addon;
+    this.fdValue = fd;
+    this.poller = new FdPoll(addon, fd, what);
+  }
+
+  /** The file descriptor (-1 after close). */
+  get fd(): number {
+    return this.fdValue;
+  }
+
+  /**
+   * Call `cb(events)` on the JS thread whenever the fd is readable (and writable, if asked:
+   * `events` is a mix of POLL_READABLE | POLL_WRITABLE). Replaces any earlier watch.
+   */
+  watch(cb: (events: number) => void, events: number = this.addon.constants.POLL_READABLE): void {
+    this.poller.start(events, cb);
+  }
+
+  /** Change what the watch waits for (e.g. add POLL_WRITABLE after a batch write returned 0). */
+  watchEvents(events: number): void {
+    this.poller.update(events);
+  }
+
+  /** Whether the watch keeps the process alive. Defaults to true. */
+  watchRef(keepAlive: boolean): void {
+    this.poller.ref(keepAlive);
+  }
+
+  unwatch(): void {
+    this.poller.stop();
+  }
+
+  /** Stop watching and close the fd. Idempotent. */
+  close(): void {
+    if (this.fdValue < 0) return;
+    this.poller.stop();
+    this.addon.closeFd(this.fdValue);
+    this.fdValue = -1;
+  }
+}

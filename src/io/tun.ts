@@ -11,7 +11,7 @@
  * allocate: they return a count or -errno. Setup calls (open, MTU, up) throw VtepError.
  */
 import { constants as osConstants } from 'node:os';
-import { FdPoll, ioError, requireNative, type NativeAddon } from './native.ts';
+import { ioError, PolledFd, requireNative, type NativeAddon } from './native.ts';
 
 const { EBUSY, EINVAL, ENOENT, ENODEV } = osConstants.errno;
 
@@ -48,20 +48,21 @@ export interface TunOpenOptions {
   up?: boolean;
 }
 
-export class TunDevice implements PacketBatchIo {
+/**
+ * One open TUN queue. `fd`, `watch`, `watchEvents`, `watchRef`, `unwatch` and `close` come from PolledFd:
+ * `watch(cb, events)` calls `cb(events)` on the JS thread whenever the device is readable (and writable, if
+ * asked), replacing any earlier watch; `close()` stops watching and closes the fd (a non-persistent device
+ * then disappears), idempotent.
+ */
+export class TunDevice extends PolledFd implements PacketBatchIo {
   /** The kernel's name for the device. */
   readonly name: string;
   readonly readCapacity: number;
-  private fdValue: number;
-  private readonly addon: NativeAddon;
-  private readonly poller: FdPoll;
 
   private constructor(addon: NativeAddon, fd: number, name: string, readCapacity: number) {
-    this.addon = addon;
-    this.fdValue = fd;
+    super(addon, fd, `tun ${name}`);
     this.name = name;
     this.readCapacity = readCapacity;
-    this.poller = new FdPoll(addon, fd, `tun ${name}`);
   }
 
   /**
@@ -92,11 +93,6 @@ export class TunDevice implements PacketBatchIo {
       throw e;
     }
     return dev;
-  }
-
-  /** The file descriptor (-1 after close). */
-  get fd(): number {
-    return this.fdValue;
   }
 
   readBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, max: number): number {
@@ -132,36 +128,6 @@ export class TunDevice implements PacketBatchIo {
   setOffload(flags: number): void {
     const r = this.addon.tunSetOffload(this.fdValue, flags);
     if (r < 0) throw ioError(`tun ${this.name}: set offload 0x${flags.toString(16)} failed`, r);
-  }
-
-  /**
-   * Call `cb(events)` on the JS thread whenever the device is readable (and writable, if asked:
-   * `events` is a mix of POLL_READABLE | POLL_WRITABLE). Replaces any earlier watch.
-   */
-  watch(cb: (events: number) => void, events: number = this.addon.constants.POLL_READABLE): void {
-    this.poller.start(events, cb);
-  }
-
-  /** Change what the watch waits for (e.g. add POLL_WRITABLE after writeBatch returned 0). */
-  watchEvents(events: number): void {
-    this.poller.update(events);
-  }
-
-  /** Whether the watch keeps the process alive. Defaults to true. */
-  watchRef(keepAlive: boolean): void {
-    this.poller.ref(keepAlive);
-  }
-
-  unwatch(): void {
-    this.poller.stop();
-  }
-
-  /** Stop watching and close the fd (a non-persistent device then disappears). Idempotent. */
-  close(): void {
-    if (this.fdValue < 0) return;
-    this.poller.stop();
-    this.addon.closeFd(this.fdValue);
-    this.fdValue = -1;
   }
 }
 

@@ -18,7 +18,7 @@
  */
 import dgram from 'node:dgram';
 import { constants as osConstants } from 'node:os';
-import { FdPoll, ioError, native, requireNative, type NativeAddon } from './native.ts';
+import { ioError, native, PolledFd, requireNative, type NativeAddon } from './native.ts';
 import { VtepError } from '../util/errors.ts';
 
 const { EBADF, EINVAL } = osConstants.errno;
@@ -110,7 +110,7 @@ function where(family: 4 | 6, address: string, port: number): string {
 }
 
 /** recvmmsg/sendmmsg UDP socket (the addon). */
-export class NativeUdpSocket implements DatagramBatchIo {
+export class NativeUdpSocket extends PolledFd implements DatagramBatchIo {
   readonly kind = 'native' as const;
   readonly family: 4 | 6;
   readonly readCapacity: number;
@@ -118,20 +118,15 @@ export class NativeUdpSocket implements DatagramBatchIo {
   readonly port: number;
   readonly gsoCapable: boolean;
   readonly groCapable: boolean;
-  private fdValue: number;
-  private readonly addon: NativeAddon;
-  private readonly poller: FdPoll;
 
   private constructor(addon: NativeAddon, fd: number, family: 4 | 6, readCapacity: number, port: number, what: string,
     gso: boolean, gro: boolean) {
+    super(addon, fd, what);
     this.gsoCapable = gso;
     this.groCapable = gro;
-    this.addon = addon;
-    this.fdValue = fd;
     this.family = family;
     this.readCapacity = readCapacity;
     this.port = port;
-    this.poller = new FdPoll(addon, fd, what);
   }
 
   /**
@@ -173,10 +168,6 @@ export class NativeUdpSocket implements DatagramBatchIo {
       opts.gso === true, opts.gro === true);
   }
 
-  get fd(): number {
-    return this.fdValue;
-  }
-
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
     ports: Uint16Array, max: number, tos: Uint8Array | null = null, gso: Uint16Array | null = null, ageUs: Int32Array | null = null): number {
     return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos, gso, ageUs);
@@ -185,31 +176,6 @@ export class NativeUdpSocket implements DatagramBatchIo {
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
     ports: Uint16Array, end: number, first = 0, gso: Uint16Array | null = null): number {
     return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, ports, first, end, gso);
-  }
-
-  watch(cb: (events: number) => void, events = POLL_READABLE): void {
-    this.poller.start(events, cb);
-  }
-
-  /** Change what the watch waits for (e.g. add POLL_WRITABLE after sendBatch returned 0). */
-  watchEvents(events: number): void {
-    this.poller.update(events);
-  }
-
-  /** Whether the watch keeps the process alive. Defaults to true. */
-  watchRef(keepAlive: boolean): void {
-    this.poller.ref(keepAlive);
-  }
-
-  unwatch(): void {
-    this.poller.stop();
-  }
-
-  close(): void {
-    if (this.fdValue < 0) return;
-    this.poller.stop();
-    this.addon.closeFd(this.fdValue);
-    this.fdValue = -1;
   }
 }
 
@@ -235,24 +201,19 @@ export interface RawOpenOptions {
  * IPv4 header; sends carry the payload only (the kernel writes the outer header). Ports are
  * ignored on send and 0 on receive.
  */
-export class NativeRawSocket implements DatagramBatchIo {
+export class NativeRawSocket extends PolledFd implements DatagramBatchIo {
   readonly gsoCapable = false;
   readonly groCapable = false;
   readonly kind = 'raw' as const;
   readonly family: 4 | 6;
   readonly protocol: number;
   readonly readCapacity: number;
-  private fdValue: number;
-  private readonly addon: NativeAddon;
-  private readonly poller: FdPoll;
 
   private constructor(addon: NativeAddon, fd: number, opts: RawOpenOptions, what: string) {
-    this.addon = addon;
-    this.fdValue = fd;
+    super(addon, fd, what);
     this.family = opts.family;
     this.protocol = opts.protocol;
     this.readCapacity = opts.readCapacity;
-    this.poller = new FdPoll(addon, fd, what);
   }
 
   static open(opts: RawOpenOptions): NativeRawSocket {
@@ -269,10 +230,6 @@ export class NativeRawSocket implements DatagramBatchIo {
     return new NativeRawSocket(addon, fd, opts, what);
   }
 
-  get fd(): number {
-    return this.fdValue;
-  }
-
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
     ports: Uint16Array, max: number, tos: Uint8Array | null = null): number {
     return this.addon.recvBatch(this.fdValue, pool, offsets, this.readCapacity, lengths, addrs, ports, max, tos);
@@ -281,29 +238,6 @@ export class NativeRawSocket implements DatagramBatchIo {
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
     _ports: Uint16Array, end: number, first = 0): number {
     return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, null, first, end);
-  }
-
-  watch(cb: (events: number) => void, events = POLL_READABLE): void {
-    this.poller.start(events, cb);
-  }
-
-  watchEvents(events: number): void {
-    this.poller.update(events);
-  }
-
-  watchRef(keepAlive: boolean): void {
-    this.poller.ref(keepAlive);
-  }
-
-  unwatch(): void {
-    this.poller.stop();
-  }
-
-  close(): void {
-    if (this.fdValue < 0) return;
-    this.poller.stop();
-    this.addon.closeFd(this.fdValue);
-    this.fdValue = -1;
   }
 }
 
