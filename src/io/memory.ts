@@ -39,15 +39,27 @@ export const MEMORY_GSO_MAX_BYTES = 65507;
 /** Datagrams the kernel merges into one UDP GRO read at most (UDP_GRO_CNT_MAX). */
 export const MEMORY_GRO_MAX_SEGMENTS = 64;
 
-/** Level-triggered readiness for the fakes. */
-class FakePoll {
-  cb: ((events: number) => void) | null = null;
-  events = 0;
-  calls = 0;
+/**
+ * What the fakes share: a bounded receive queue (overflow counted in `queueDrops`) and a watch that is
+ * level-triggered as uv_poll's: READABLE while the queue holds something, WRITABLE while `canWrite()`.
+ * Subclasses add the batch calls.
+ */
+abstract class MemoryEdge<T> {
+  readonly readCapacity: number;
+  /** Packets (datagrams) dropped because the receive queue was full. */
+  queueDrops = 0;
+  closed = false;
+  protected readonly queue: T[] = [];
+  private readonly queueLimit: number;
+  private cb: ((events: number) => void) | null = null;
+  private events = 0;
+  private calls = 0;
   private scheduled = false;
   private readonly fire: () => void;
 
-  constructor(private readonly ready: () => number) {
+  constructor(readCapacity: number, queueLimit: number) {
+    this.readCapacity = readCapacity;
+    this.queueLimit = queueLimit;
     this.fire = () => {
       this.scheduled = false;
       const cb = this.cb;
@@ -60,12 +72,76 @@ class FakePoll {
     };
   }
 
+  /** Whether a write (send) would be taken now: the WRITABLE half of readiness. */
+  protected abstract canWrite(): boolean;
+
+  private ready(): number {
+    return (this.queue.length > 0 ? POLL_READABLE : 0) | (this.canWrite() ? POLL_WRITABLE : 0);
+  }
+
   /** Re-evaluate readiness on a later turn. */
-  kick(): void {
+  protected kick(): void {
     if (this.scheduled || this.cb === null) return;
     if ((this.ready() & this.events) === 0) return;
     this.scheduled = true;
     setImmediate(this.fire);
+  }
+
+  /** How many times a watch callback ran. */
+  get watchCalls(): number {
+    return this.calls;
+  }
+
+  /** Current watch interest (POLL_* bits). */
+  get watchedEvents(): number {
+    return this.cb === null ? 0 : this.events;
+  }
+
+  /** Packets (datagrams) queued and not yet read. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Queue `item` to be read: it becomes readable. False when closed or the queue is full (counted in `queueDrops`). */
+  protected push(item: T): boolean {
+    if (this.closed) return false;
+    if (this.queue.length >= this.queueLimit) {
+      this.queueDrops++;
+      return false;
+    }
+    this.queue.push(item);
+    this.kick();
+    return true;
+  }
+
+  /** A read of `bytes` into pool[off]: cut at readCapacity, the real length in lengths[i]. */
+  protected copyIn(bytes: Buffer, pool: Uint8Array, off: number, lengths: Int32Array, i: number): void {
+    pool.set(bytes.length <= this.readCapacity ? bytes : bytes.subarray(0, this.readCapacity), off);
+    lengths[i] = bytes.length;
+  }
+
+  watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
+    this.cb = cb;
+    this.events = events;
+    this.kick();
+  }
+
+  watchEvents(events: number): void {
+    this.events = events;
+    this.kick();
+  }
+
+  watchRef(_keepAlive: boolean): void {}
+
+  unwatch(): void {
+    this.cb = null;
+    this.events = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unwatch();
+    this.queue.length = 0;
   }
 }
 
@@ -78,9 +154,8 @@ export interface MemoryTunOptions {
   queueLimit?: number;
 }
 
-export class MemoryTun implements PacketBatchIo {
+export class MemoryTun extends MemoryEdge<Buffer> implements PacketBatchIo {
   readonly name: string;
-  readonly readCapacity: number;
   /** Packets the dataplane wrote, in order (copies). */
   readonly written: Buffer[] = [];
   /** Writes accepted before writeBatch reports "would block" (0); decremented per packet. Defaults to Infinity. */
@@ -88,53 +163,27 @@ export class MemoryTun implements PacketBatchIo {
   /** The next `failWrites` packets fail with -failErrno (each is reported once, as the first of a call). */
   failWrites = 0;
   failErrno = osConstants.errno.EIO;
-  /** Packets dropped because the read queue was full. */
-  queueDrops = 0;
   readCalls = 0;
   writeCalls = 0;
-  closed = false;
-  private readonly queue: Buffer[] = [];
-  private readonly queueLimit: number;
-  private readonly poll: FakePoll;
 
   constructor(opts: MemoryTunOptions) {
+    super(opts.readCapacity, opts.queueLimit ?? 4096);
     this.name = opts.name ?? 'mem0';
-    this.readCapacity = opts.readCapacity;
-    this.queueLimit = opts.queueLimit ?? 4096;
-    this.poll = new FakePoll(() => (this.queue.length > 0 ? POLL_READABLE : 0) | (this.writeBudget > 0 ? POLL_WRITABLE : 0));
   }
 
-  /** How many times a watch callback ran. */
-  get watchCalls(): number {
-    return this.poll.calls;
-  }
-
-  /** Current watch interest (POLL_* bits). */
-  get watchedEvents(): number {
-    return this.poll.cb === null ? 0 : this.poll.events;
+  protected canWrite(): boolean {
+    return this.writeBudget > 0;
   }
 
   /** A pod sends `pkt` (an IP packet) into the TUN: it becomes readable. Returns false if the queue was full. */
   inject(pkt: Uint8Array): boolean {
-    if (this.closed) return false;
-    if (this.queue.length >= this.queueLimit) {
-      this.queueDrops++;
-      return false;
-    }
-    this.queue.push(Buffer.from(pkt));
-    this.poll.kick();
-    return true;
-  }
-
-  /** Packets injected and not yet read. */
-  get pending(): number {
-    return this.queue.length;
+    return this.push(Buffer.from(pkt));
   }
 
   /** Accept `n` more writes (Infinity: never block again) and wake a WRITABLE watch. */
   allowWrites(n = Infinity): void {
     this.writeBudget = n;
-    this.poll.kick();
+    this.kick();
   }
 
   readBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, max: number): number {
@@ -144,9 +193,7 @@ export class MemoryTun implements PacketBatchIo {
     for (let i = 0; i < n; i++) {
       const off = offsets[i]!;
       if (off < 0 || off + this.readCapacity > pool.length) return i > 0 ? i : -EINVAL;
-      const pkt = this.queue.shift()!;
-      pool.set(pkt.length <= this.readCapacity ? pkt : pkt.subarray(0, this.readCapacity), off);
-      lengths[i] = pkt.length;
+      this.copyIn(this.queue.shift()!, pool, off, lengths, i);
     }
     return n;
   }
@@ -171,30 +218,6 @@ export class MemoryTun implements PacketBatchIo {
       this.writeBudget--;
     }
     return i - first;
-  }
-
-  watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
-    this.poll.cb = cb;
-    this.poll.events = events;
-    this.poll.kick();
-  }
-
-  watchEvents(events: number): void {
-    this.poll.events = events;
-    this.poll.kick();
-  }
-
-  watchRef(_keepAlive: boolean): void {}
-
-  unwatch(): void {
-    this.poll.cb = null;
-    this.poll.events = 0;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.unwatch();
-    this.queue.length = 0;
   }
 }
 
@@ -278,7 +301,7 @@ export class MemoryNet {
   }
 }
 
-export class MemorySocket implements DatagramBatchIo {
+export class MemorySocket extends MemoryEdge<Datagram> implements DatagramBatchIo {
   readonly gsoCapable: boolean;
   readonly groCapable: boolean;
   /** UDP GSO sends, in order (only messages with 0 < gso[i] < length). */
@@ -287,7 +310,6 @@ export class MemorySocket implements DatagramBatchIo {
   readonly groReads: MemoryGsoSend[] = [];
   readonly kind: 'native' | 'raw';
   readonly family: 4 | 6;
-  readonly readCapacity: number;
   readonly address: string;
   readonly port: number;
   readonly protocol: number;
@@ -296,57 +318,34 @@ export class MemorySocket implements DatagramBatchIo {
   /** The next `failSends` datagrams fail with -failErrno. */
   failSends = 0;
   failErrno = osConstants.errno.ENETUNREACH;
-  /** Datagrams dropped because the receive queue was full. */
-  queueDrops = 0;
   sendCalls = 0;
   recvCalls = 0;
-  closed = false;
-  private readonly queue: Datagram[] = [];
-  private readonly queueLimit: number;
-  private readonly poll: FakePoll;
 
   /** @internal use MemoryNet.socket */
   constructor(private readonly net: MemoryNet, opts: MemorySocketOptions, port: number, private readonly key: string) {
+    super(opts.readCapacity, opts.queueLimit ?? 4096);
     this.kind = opts.kind ?? 'native';
     this.family = opts.family;
-    this.readCapacity = opts.readCapacity;
     this.address = opts.address;
     this.port = port;
     this.protocol = opts.protocol ?? 4;
-    this.queueLimit = opts.queueLimit ?? 4096;
     this.gsoCapable = opts.gso === true;
     this.groCapable = opts.gro === true;
-    this.poll = new FakePoll(() => (this.queue.length > 0 ? POLL_READABLE : 0) | (this.sendBudget > 0 ? POLL_WRITABLE : 0));
   }
 
-  get watchCalls(): number {
-    return this.poll.calls;
-  }
-
-  get watchedEvents(): number {
-    return this.poll.cb === null ? 0 : this.poll.events;
-  }
-
-  get pending(): number {
-    return this.queue.length;
+  protected canWrite(): boolean {
+    return this.sendBudget > 0;
   }
 
   /** Accept `n` more sends and wake a WRITABLE watch. */
   allowSends(n = Infinity): void {
     this.sendBudget = n;
-    this.poll.kick();
+    this.kick();
   }
 
   /** @internal */
   enqueue(d: Datagram): boolean {
-    if (this.closed) return false;
-    if (this.queue.length >= this.queueLimit) {
-      this.queueDrops++;
-      return false;
-    }
-    this.queue.push(d);
-    this.poll.kick();
-    return true;
+    return this.push(d);
   }
 
   recvBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, max: number,
@@ -384,8 +383,7 @@ export class MemorySocket implements DatagramBatchIo {
         }
         gso![i] = segs > 1 ? g : 0;
       }
-      pool.set(bytes.length <= this.readCapacity ? bytes : bytes.subarray(0, this.readCapacity), off);
-      lengths[i] = bytes.length;
+      this.copyIn(bytes, pool, off, lengths, i);
       addrs.set(d.from, 16 * i);
       ports[i] = d.port;
     }
@@ -438,29 +436,9 @@ export class MemorySocket implements DatagramBatchIo {
     }
   }
 
-  watch(cb: (events: number) => void, events: number = POLL_READABLE): void {
-    this.poll.cb = cb;
-    this.poll.events = events;
-    this.poll.kick();
-  }
-
-  watchEvents(events: number): void {
-    this.poll.events = events;
-    this.poll.kick();
-  }
-
-  watchRef(_keepAlive: boolean): void {}
-
-  unwatch(): void {
-    this.poll.cb = null;
-    this.poll.events = 0;
-  }
-
   close(): void {
     if (this.closed) return;
-    this.closed = true;
-    this.unwatch();
-    this.queue.length = 0;
+    super.close();
     this.net.unbind(this.key);
   }
 }
