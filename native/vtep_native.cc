@@ -31,10 +31,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>  // INT_MAX
 #include <linux/if_tun.h>
 #include <net/if.h>  // struct ifreq, IFF_UP, if_nametoindex (not <linux/if.h>: they clash)
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stdint.h>  // SIZE_MAX
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -216,30 +218,118 @@ bool GetAddrs(Napi::Env env, const Napi::Value& v, Typed<uint8_t>* out) {
 
 Napi::Value Int(Napi::Env env, int64_t n) { return Napi::Number::New(env, static_cast<double>(n)); }
 
-// Message slots [i] must lie inside the pool. Checked before any system call.
-bool SlotsInPool(const Bytes& pool, const Typed<int32_t>& offsets, const Capacity& cap, int from,
-                 int to) {
+// A system call's result r as 0 | -errno.
+Napi::Value ZeroOrErrno(Napi::Env env, int r) { return Int(env, r < 0 ? -errno : 0); }
+
+// A freshly opened fd after its setup call returned r: the fd, or (r < 0) -errno with the fd closed.
+Napi::Value FdOrClose(Napi::Env env, int fd, int r) {
+  if (r >= 0) return Int(env, fd);
+  int e = errno;
+  close(fd);
+  return Int(env, -e);
+}
+
+// (fd, value) of a two-number call; `usage` is the TypeError message for either.
+bool GetFdInt(const Napi::CallbackInfo& info, const char* usage, int32_t* fd, int32_t* value) {
+  return GetInt(info.Env(), info[0], fd, usage) && GetInt(info.Env(), info[1], value, usage);
+}
+
+// Messages [from, to) of `sizes` bytes (capacities on reads, lengths on writes) must lie inside the pool.
+// Checked before any system call.
+bool InPool(const Bytes& pool, const Typed<int32_t>& offsets, const Capacity& sizes, int from, int to) {
   for (int i = from; i < to; i++) {
     int32_t off = offsets.data[i];
-    int32_t c = cap.at(i);
+    int32_t c = sizes.at(i);
     if (off < 0 || c < 0 || static_cast<size_t>(off) + static_cast<size_t>(c) > pool.len) return false;
   }
   return true;
 }
 
-bool LengthsInPool(const Bytes& pool, const Typed<int32_t>& offsets, const Typed<int32_t>& lengths,
-                   int from, int to) {
-  for (int i = from; i < to; i++) {
-    int32_t off = offsets.data[i];
-    int32_t len = lengths.data[i];
-    if (off < 0 || len < 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > pool.len) {
-      return false;
-    }
+// n bounded by limit; a negative n counts as too large (it becomes limit).
+int Clamp(int n, size_t limit) { return static_cast<size_t>(n) > limit ? static_cast<int>(limit) : n; }
+
+// ---------------------------------------------------------------------------------------------
+// Batch arguments, the same for tunReadBatch / tunWriteBatch / recvBatch / sendBatch:
+//   reads   (fd, pool, offsets, capacity, lengths, [addrs, ports,] maxN, …)
+//   writes  (fd, pool, offsets, lengths, [addrs, ports,] first, end, …)
+
+constexpr int kBatchRead = 1;    // capacity before lengths, maxN last (else first, end last)
+constexpr int kBatchSocket = 2;  // addrs, ports after lengths
+constexpr int kBatchUnbounded = INT_MAX;  // TUN batches: one read()/write() per message, no scratch to fit
+
+struct BatchArgs {
+  int32_t fd = -1;
+  Bytes pool;
+  Typed<int32_t> offsets, lengths;
+  Capacity cap;            // reads
+  Typed<uint8_t> addrs;    // sockets; data null when not given
+  Ports ports;             // sockets
+  int32_t maxN = 0;        // reads
+  int32_t first = 0, end = 0;  // writes
+  size_t room = SIZE_MAX;  // length of the shortest optional per-message array given (GetOptional)
+};
+
+// false: a TypeError is thrown, or (no exception) fewer arguments than the shape has.
+bool ParseBatch(const Napi::CallbackInfo& info, int shape, BatchArgs* a) {
+  Napi::Env env = info.Env();
+  bool read = (shape & kBatchRead) != 0;
+  bool socket = (shape & kBatchSocket) != 0;
+  if (info.Length() < (socket ? 8u : 6u) || !GetInt(env, info[0], &a->fd, "fd must be a number") ||
+      !GetBytes(env, info[1], &a->pool, "pool must be a Uint8Array or ArrayBuffer") ||
+      !GetTyped(env, info[2], napi_int32_array, &a->offsets, "offsets must be an Int32Array")) {
+    return false;
   }
+  size_t i = 3;
+  if (read && !GetCapacity(env, info[i++], &a->cap)) return false;
+  if (!GetTyped(env, info[i++], napi_int32_array, &a->lengths, "lengths must be an Int32Array")) return false;
+  if (socket && (!GetAddrs(env, info[i], &a->addrs) || !GetPorts(env, info[i + 1], &a->ports))) return false;
+  if (socket) i += 2;
+  if (read) return GetInt(env, info[i], &a->maxN, "maxN must be a number");
+  return GetInt(env, info[i], &a->first, "first must be a number") &&
+         GetInt(env, info[i + 1], &a->end, "end must be a number");
+}
+
+// An optional per-message array at info[i]: absent, null or undefined means not wanted. An empty array
+// may have no data pointer: *want says whether one was given. A given array bounds the batch.
+template <typename T>
+bool GetOptional(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* what,
+                 Typed<T>* out, bool* want, BatchArgs* a) {
+  *want = info.Length() > i && !info[i].IsNull() && !info[i].IsUndefined();
+  if (!*want) return true;
+  if (!GetTyped(info.Env(), info[i], type, out, what)) return false;
+  if (out->len < a->room) a->room = out->len;
   return true;
 }
 
-int Clamp(int n, size_t limit) { return static_cast<size_t>(n) > limit ? static_cast<int>(limit) : n; }
+// How many messages every per-message array given has room for.
+size_t Room(const BatchArgs& a) {
+  size_t room = a.room;
+  if (a.offsets.len < room) room = a.offsets.len;
+  if (a.lengths.len < room) room = a.lengths.len;
+  if (a.cap.per.data && a.cap.per.len < room) room = a.cap.per.len;
+  if (a.addrs.data && a.addrs.len / 16 < room) room = a.addrs.len / 16;
+  if (a.ports.present() && a.ports.len < room) room = a.ports.len;
+  return room;
+}
+
+// Reads: n, the messages [0, n) to fill (maxN bounded by maxBatch and by every array given), or -EINVAL
+// (maxN < 0, or a slot outside the pool).
+int ReadCount(const BatchArgs& a, int maxBatch) {
+  if (a.maxN < 0) return -EINVAL;
+  int n = Clamp(Clamp(a.maxN, static_cast<size_t>(maxBatch)), Room(a));
+  return InPool(a.pool, a.offsets, a.cap, 0, n) ? n : -EINVAL;
+}
+
+// Writes: n, the messages [first, first + n) to take (end bounded by every array given, at most maxBatch
+// of them), or -EINVAL (first outside [0, end], or a message outside the pool).
+int WriteCount(const BatchArgs& a, int maxBatch) {
+  int end = Clamp(a.end, Room(a));
+  if (a.first < 0 || a.first > end) return -EINVAL;
+  if (end - a.first > maxBatch) end = a.first + maxBatch;
+  Capacity sizes;
+  sizes.per = a.lengths;
+  return InPool(a.pool, a.offsets, sizes, a.first, end) ? end - a.first : -EINVAL;
+}
 
 // ---------------------------------------------------------------------------------------------
 // TUN
@@ -263,12 +353,7 @@ Napi::Value TunOpen(const Napi::CallbackInfo& info) {
   if (flags & kTunExclusive) f |= IFF_TUN_EXCL;
   ifr.ifr_flags = f;
   memcpy(ifr.ifr_name, name.data(), name.size());
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int e = errno;
-    close(fd);
-    return Int(env, -e);
-  }
-  return Int(env, fd);
+  return FdOrClose(env, fd, ioctl(fd, TUNSETIFF, &ifr));
 }
 
 // tunName(fd) → string | -errno   (the kernel's name, e.g. after a "tun%d" pattern)
@@ -287,59 +372,36 @@ Napi::Value TunName(const Napi::CallbackInfo& info) {
 Napi::Value TunSetOffload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, flags;
-  if (!GetInt(env, info[0], &fd, "tunSetOffload(fd, flags)") ||
-      !GetInt(env, info[1], &flags, "tunSetOffload(fd, flags)")) {
-    return env.Null();
-  }
-  if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(static_cast<uint32_t>(flags))) < 0) {
-    return Int(env, -errno);
-  }
-  return Int(env, 0);
+  if (!GetFdInt(info, "tunSetOffload(fd, flags)", &fd, &flags)) return env.Null();
+  return ZeroOrErrno(env, ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(static_cast<uint32_t>(flags))));
 }
 
 // tunSetVnetHdrSize(fd, size) → 0 | -errno
 Napi::Value TunSetVnetHdrSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, size;
-  if (!GetInt(env, info[0], &fd, "tunSetVnetHdrSize(fd, size)") ||
-      !GetInt(env, info[1], &size, "tunSetVnetHdrSize(fd, size)")) {
-    return env.Null();
-  }
+  if (!GetFdInt(info, "tunSetVnetHdrSize(fd, size)", &fd, &size)) return env.Null();
   int sz = size;
-  if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) return Int(env, -errno);
-  return Int(env, 0);
+  return ZeroOrErrno(env, ioctl(fd, TUNSETVNETHDRSZ, &sz));
 }
 
 // tunReadBatch(fd, pool, offsets, capacity, lengths, maxN) → n | -errno
 Napi::Value TunReadBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd, maxN;
-  Bytes pool;
-  Typed<int32_t> offsets, lengths;
-  Capacity cap;
-  if (info.Length() < 6 || !GetInt(env, info[0], &fd, "fd must be a number") ||
-      !GetBytes(env, info[1], &pool, "pool must be a Uint8Array or ArrayBuffer") ||
-      !GetTyped(env, info[2], napi_int32_array, &offsets, "offsets must be an Int32Array") ||
-      !GetCapacity(env, info[3], &cap) ||
-      !GetTyped(env, info[4], napi_int32_array, &lengths, "lengths must be an Int32Array") ||
-      !GetInt(env, info[5], &maxN, "maxN must be a number")) {
-    return env.Null();
-  }
-  if (maxN < 0) return Int(env, -EINVAL);
-  int n = Clamp(maxN, offsets.len);
-  n = Clamp(n, lengths.len);
-  if (cap.per.data) n = Clamp(n, cap.per.len);
-  if (!SlotsInPool(pool, offsets, cap, 0, n)) return Int(env, -EINVAL);
+  BatchArgs a;
+  if (!ParseBatch(info, kBatchRead, &a)) return env.Null();
+  int n = ReadCount(a, kBatchUnbounded);
+  if (n < 0) return Int(env, n);
   int i = 0;
   while (i < n) {
-    ssize_t r = read(fd, pool.data + offsets.data[i], static_cast<size_t>(cap.at(i)));
+    ssize_t r = read(a.fd, a.pool.data + a.offsets.data[i], static_cast<size_t>(a.cap.at(i)));
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (i == 0) return Int(env, -errno);
       break;
     }
-    lengths.data[i] = static_cast<int32_t>(r);
+    a.lengths.data[i] = static_cast<int32_t>(r);
     i++;
   }
   return Int(env, i);
@@ -348,24 +410,14 @@ Napi::Value TunReadBatch(const Napi::CallbackInfo& info) {
 // tunWriteBatch(fd, pool, offsets, lengths, first, end) → count from first | -errno
 Napi::Value TunWriteBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd, first, end;
-  Bytes pool;
-  Typed<int32_t> offsets, lengths;
-  if (info.Length() < 6 || !GetInt(env, info[0], &fd, "fd must be a number") ||
-      !GetBytes(env, info[1], &pool, "pool must be a Uint8Array or ArrayBuffer") ||
-      !GetTyped(env, info[2], napi_int32_array, &offsets, "offsets must be an Int32Array") ||
-      !GetTyped(env, info[3], napi_int32_array, &lengths, "lengths must be an Int32Array") ||
-      !GetInt(env, info[4], &first, "first must be a number") ||
-      !GetInt(env, info[5], &end, "end must be a number")) {
-    return env.Null();
-  }
-  end = Clamp(end, offsets.len);
-  end = Clamp(end, lengths.len);
-  if (first < 0 || first > end) return Int(env, -EINVAL);
-  if (!LengthsInPool(pool, offsets, lengths, first, end)) return Int(env, -EINVAL);
+  BatchArgs a;
+  if (!ParseBatch(info, 0, &a)) return env.Null();
+  int n = WriteCount(a, kBatchUnbounded);
+  if (n < 0) return Int(env, n);
+  int first = a.first, end = a.first + n;
   int i = first;
   while (i < end) {
-    ssize_t r = write(fd, pool.data + offsets.data[i], static_cast<size_t>(lengths.data[i]));
+    ssize_t r = write(a.fd, a.pool.data + a.offsets.data[i], static_cast<size_t>(a.lengths.data[i]));
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -397,53 +449,67 @@ bool GetName(Napi::Env env, const Napi::Value& v, std::string* out) {
   return true;
 }
 
+// An interface request: the name from a JS argument and a zeroed ifreq, then ioctls on it by name.
+struct IfRequest {
+  std::string name;
+  struct ifreq ifr;
+  int Ioctl(unsigned long req) { return WithIfreq(name, req, &ifr); }
+};
+
+bool GetIfRequest(Napi::Env env, const Napi::Value& v, IfRequest* out) {
+  memset(&out->ifr, 0, sizeof out->ifr);
+  return GetName(env, v, &out->name);
+}
+
+// (name, value: number) → 0 | -errno: `set` puts the value into the ifreq, then ioctl `req`.
+Napi::Value IfSetInt(const Napi::CallbackInfo& info, unsigned long req, const char* what,
+                     void (*set)(struct ifreq*, int32_t)) {
+  Napi::Env env = info.Env();
+  IfRequest r;
+  int32_t value;
+  if (!GetIfRequest(env, info[0], &r) || !GetInt(env, info[1], &value, what)) return env.Null();
+  set(&r.ifr, value);
+  return Int(env, r.Ioctl(req));
+}
+
+// ioctl `req` on the interface named by info[0]: true with r->ifr filled in, or false with *ret what to
+// hand back (null after a TypeError, or -errno).
+bool IfQuery(const Napi::CallbackInfo& info, unsigned long req, IfRequest* r, Napi::Value* ret) {
+  Napi::Env env = info.Env();
+  if (!GetIfRequest(env, info[0], r)) {
+    *ret = env.Null();
+    return false;
+  }
+  int e = r->Ioctl(req);
+  if (e < 0) *ret = Int(env, e);
+  return e >= 0;
+}
+
 // ifSetMtu(name, mtu) → 0 | -errno
 Napi::Value IfSetMtu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name;
-  int32_t mtu;
-  if (!GetName(env, info[0], &name) || !GetInt(env, info[1], &mtu, "mtu must be a number")) return env.Null();
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_mtu = mtu;
-  return Int(env, WithIfreq(name, SIOCSIFMTU, &ifr));
+  return IfSetInt(info, SIOCSIFMTU, "mtu must be a number", [](struct ifreq* r, int32_t v) { r->ifr_mtu = v; });
 }
 
 // ifGetMtu(name) → mtu | -errno
 Napi::Value IfGetMtu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name;
-  if (!GetName(env, info[0], &name)) return env.Null();
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  int r = WithIfreq(name, SIOCGIFMTU, &ifr);
-  return Int(env, r < 0 ? r : ifr.ifr_mtu);
+  IfRequest r;
+  Napi::Value ret;
+  if (!IfQuery(info, SIOCGIFMTU, &r, &ret)) return ret;
+  return Int(info.Env(), r.ifr.ifr_mtu);
 }
 
 // ifSetTxQueueLen(name, len) → 0 | -errno
 Napi::Value IfSetTxQueueLen(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name;
-  int32_t qlen;
-  if (!GetName(env, info[0], &name) || !GetInt(env, info[1], &qlen, "len must be a number")) return env.Null();
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_qlen = qlen;
-  return Int(env, WithIfreq(name, SIOCSIFTXQLEN, &ifr));
+  return IfSetInt(info, SIOCSIFTXQLEN, "len must be a number", [](struct ifreq* r, int32_t v) { r->ifr_qlen = v; });
 }
 
 // ifSetUp(name, up: boolean) → 0 | -errno
 Napi::Value IfSetUp(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string name;
-  if (!GetName(env, info[0], &name)) return env.Null();
-  bool up = info[1].ToBoolean().Value();
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof ifr);
-  int r = WithIfreq(name, SIOCGIFFLAGS, &ifr);
-  if (r < 0) return Int(env, r);
-  if (up) ifr.ifr_flags |= IFF_UP; else ifr.ifr_flags &= ~IFF_UP;
-  return Int(env, WithIfreq(name, SIOCSIFFLAGS, &ifr));
+  IfRequest r;
+  Napi::Value ret;
+  if (!IfQuery(info, SIOCGIFFLAGS, &r, &ret)) return ret;
+  if (info[1].ToBoolean().Value()) r.ifr.ifr_flags |= IFF_UP; else r.ifr.ifr_flags &= ~IFF_UP;
+  return Int(info.Env(), r.Ioctl(SIOCSIFFLAGS));
 }
 
 // ifIndex(name) → ifindex | -errno
@@ -507,12 +573,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   if (flags & kUdpReusePort) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   SetBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   SetBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
-  if (bind(fd, reinterpret_cast<struct sockaddr*>(&ss), sl) < 0) {
-    int e = errno;
-    close(fd);
-    return Int(env, -e);
-  }
-  return Int(env, fd);
+  return FdOrClose(env, fd, bind(fd, reinterpret_cast<struct sockaddr*>(&ss), sl));
 }
 
 // rawOpen(family 4|6, protocol, rcvbuf, sndbuf) → fd | -errno
@@ -548,27 +609,29 @@ Napi::Value SockLocalPort(const Napi::CallbackInfo& info) {
   return Int(env, -EAFNOSUPPORT);
 }
 
+// (fd, level, name) of setsockoptInt / getsockoptInt.
+bool GetSockopt(const Napi::CallbackInfo& info, int32_t* fd, int32_t* level, int32_t* name) {
+  Napi::Env env = info.Env();
+  return GetInt(env, info[0], fd, "fd must be a number") && GetInt(env, info[1], level, "level must be a number") &&
+         GetInt(env, info[2], name, "name must be a number");
+}
+
 // setsockoptInt(fd, level, name, value) → 0 | -errno
 Napi::Value SetsockoptInt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, level, name, value;
-  if (!GetInt(env, info[0], &fd, "fd must be a number") || !GetInt(env, info[1], &level, "level must be a number") ||
-      !GetInt(env, info[2], &name, "name must be a number") || !GetInt(env, info[3], &value, "value must be a number")) {
+  if (!GetSockopt(info, &fd, &level, &name) || !GetInt(env, info[3], &value, "value must be a number")) {
     return env.Null();
   }
   int v = value;
-  if (setsockopt(fd, level, name, &v, sizeof v) < 0) return Int(env, -errno);
-  return Int(env, 0);
+  return ZeroOrErrno(env, setsockopt(fd, level, name, &v, sizeof v));
 }
 
 // getsockoptInt(fd, level, name) → value (>= 0) | -errno
 Napi::Value GetsockoptInt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t fd, level, name;
-  if (!GetInt(env, info[0], &fd, "fd must be a number") || !GetInt(env, info[1], &level, "level must be a number") ||
-      !GetInt(env, info[2], &name, "name must be a number")) {
-    return env.Null();
-  }
+  if (!GetSockopt(info, &fd, &level, &name)) return env.Null();
   int v = 0;
   socklen_t sl = sizeof v;
   if (getsockopt(fd, level, name, &v, &sl) < 0) return Int(env, -errno);
@@ -631,18 +694,24 @@ uint8_t TosOf(struct msghdr* h) {
   return 0;
 }
 
+// The first control message of (level, type) carrying at least `size` bytes, copied into *out; false when none.
+bool FindCmsg(struct msghdr* h, int level, int type, void* out, size_t size) {
+  if (h->msg_control == nullptr) return false;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == level && c->cmsg_type == type && c->cmsg_len >= CMSG_LEN(size)) {
+      memcpy(out, CMSG_DATA(c), size);
+      return true;
+    }
+  }
+  return false;
+}
+
 // The UDP GRO segment size of one received message (UDP_GRO control message; 0 when the datagram was
 // not coalesced or the socket has no UDP_GRO).
 int GroSizeOf(struct msghdr* h) {
 #ifdef UDP_GRO
-  if (h->msg_control == nullptr) return 0;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
-    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      int v;
-      memcpy(&v, CMSG_DATA(c), sizeof v);
-      return v;
-    }
-  }
+  int v;
+  if (FindCmsg(h, SOL_UDP, UDP_GRO, &v, sizeof v)) return v;
 #else
   (void)h;
 #endif
@@ -652,17 +721,11 @@ int GroSizeOf(struct msghdr* h) {
 // How long one received message waited in the socket: now − its SCM_TIMESTAMPNS (SO_TIMESTAMPNS on the socket),
 // in microseconds; -1 when the kernel attached no timestamp.
 int32_t AgeUsOf(struct msghdr* h, const struct timespec& now) {
-  if (h->msg_control == nullptr) return -1;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-      struct timespec ts;
-      memcpy(&ts, CMSG_DATA(c), sizeof ts);
-      int64_t us = (static_cast<int64_t>(now.tv_sec) - ts.tv_sec) * 1000000 + (now.tv_nsec - ts.tv_nsec) / 1000;
-      if (us < 0) return 0;
-      return us > INT32_MAX ? INT32_MAX : static_cast<int32_t>(us);
-    }
-  }
-  return -1;
+  struct timespec ts;
+  if (!FindCmsg(h, SOL_SOCKET, SCM_TIMESTAMPNS, &ts, sizeof ts)) return -1;
+  int64_t us = (static_cast<int64_t>(now.tv_sec) - ts.tv_sec) * 1000000 + (now.tv_nsec - ts.tv_nsec) / 1000;
+  if (us < 0) return 0;
+  return us > INT32_MAX ? INT32_MAX : static_cast<int32_t>(us);
 }
 
 // recvBatch(fd, pool, offsets, capacity, lengths, addrs|null, ports|null, maxN[, tos|null[, gso|null[, ageUs|null]]]) → n | -errno
@@ -676,53 +739,24 @@ int32_t AgeUsOf(struct msghdr* h, const struct timespec& now) {
 // queue, in µs (-1: no timestamp).
 Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd, maxN;
-  Bytes pool;
-  Typed<int32_t> offsets, lengths;
-  Capacity cap;
-  Typed<uint8_t> addrs;
-  Ports ports;
-  if (info.Length() < 8 || !GetInt(env, info[0], &fd, "fd must be a number") ||
-      !GetBytes(env, info[1], &pool, "pool must be a Uint8Array or ArrayBuffer") ||
-      !GetTyped(env, info[2], napi_int32_array, &offsets, "offsets must be an Int32Array") ||
-      !GetCapacity(env, info[3], &cap) ||
-      !GetTyped(env, info[4], napi_int32_array, &lengths, "lengths must be an Int32Array") ||
-      !GetAddrs(env, info[5], &addrs) || !GetPorts(env, info[6], &ports) ||
-      !GetInt(env, info[7], &maxN, "maxN must be a number")) {
-    return env.Null();
-  }
-  Typed<uint8_t> tos;  // an empty array may have no data pointer: wantTos says whether one was given
-  bool wantTos = info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined();
-  if (wantTos && !GetTyped(env, info[8], napi_uint8_array, &tos, "tos must be a Uint8Array or null")) {
-    return env.Null();
-  }
+  BatchArgs a;
+  Typed<uint8_t> tos;
   Typed<uint16_t> gso;
-  bool wantGso = info.Length() > 9 && !info[9].IsNull() && !info[9].IsUndefined();
-  if (wantGso && !GetTyped(env, info[9], napi_uint16_array, &gso, "gso must be a Uint16Array or null")) {
-    return env.Null();
-  }
   Typed<int32_t> age;
-  bool wantAge = info.Length() > 10 && !info[10].IsNull() && !info[10].IsUndefined();
-  if (wantAge && !GetTyped(env, info[10], napi_int32_array, &age, "ageUs must be an Int32Array or null")) {
+  bool wantTos, wantGso, wantAge;
+  if (!ParseBatch(info, kBatchRead | kBatchSocket, &a) ||
+      !GetOptional(info, 8, napi_uint8_array, "tos must be a Uint8Array or null", &tos, &wantTos, &a) ||
+      !GetOptional(info, 9, napi_uint16_array, "gso must be a Uint16Array or null", &gso, &wantGso, &a) ||
+      !GetOptional(info, 10, napi_int32_array, "ageUs must be an Int32Array or null", &age, &wantAge, &a)) {
     return env.Null();
   }
   bool wantCtl = wantTos || wantGso || wantAge;
-  if (maxN < 0) return Int(env, -EINVAL);
-  int n = Clamp(maxN, kMaxBatch);
-  n = Clamp(n, offsets.len);
-  n = Clamp(n, lengths.len);
-  if (cap.per.data) n = Clamp(n, cap.per.len);
-  if (addrs.data) n = Clamp(n, addrs.len / 16);
-  if (ports.present()) n = Clamp(n, ports.len);
-  if (wantTos) n = Clamp(n, tos.len);
-  if (wantGso) n = Clamp(n, gso.len);
-  if (wantAge) n = Clamp(n, age.len);
-  if (n == 0) return Int(env, 0);
-  if (!SlotsInPool(pool, offsets, cap, 0, n)) return Int(env, -EINVAL);
+  int n = ReadCount(a, kMaxBatch);
+  if (n <= 0) return Int(env, n);
   MmsgScratch* s = Scratch();
   for (int i = 0; i < n; i++) {
-    s->iov[i].iov_base = pool.data + offsets.data[i];
-    s->iov[i].iov_len = static_cast<size_t>(cap.at(i));
+    s->iov[i].iov_base = a.pool.data + a.offsets.data[i];
+    s->iov[i].iov_len = static_cast<size_t>(a.cap.at(i));
     struct msghdr* h = &s->msgs[i].msg_hdr;
     h->msg_name = &s->names[i];
     h->msg_namelen = sizeof s->names[i];
@@ -735,15 +769,15 @@ Napi::Value RecvBatch(const Napi::CallbackInfo& info) {
   }
   int r;
   do {
-    r = recvmmsg(fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    r = recvmmsg(a.fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_TRUNC, nullptr);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
   struct timespec now = {0, 0};
   if (wantAge) clock_gettime(CLOCK_REALTIME, &now);
   for (int i = 0; i < r; i++) {
-    lengths.data[i] = static_cast<int32_t>(s->msgs[i].msg_len);
+    a.lengths.data[i] = static_cast<int32_t>(s->msgs[i].msg_len);
     if (wantAge) age.data[i] = AgeUsOf(&s->msgs[i].msg_hdr, now);
-    StoreAddr(&s->names[i], addrs.data ? addrs.data + 16 * i : nullptr, ports, i);
+    StoreAddr(&s->names[i], a.addrs.data ? a.addrs.data + 16 * i : nullptr, a.ports, i);
     if (wantTos) tos.data[i] = TosOf(&s->msgs[i].msg_hdr);
     if (wantGso) gso.data[i] = static_cast<uint16_t>(GroSizeOf(&s->msgs[i].msg_hdr));
   }
@@ -765,45 +799,25 @@ int SocketDomain(int fd) {
 // address then reaches IPv4 through a dual-stack socket). addrs null: connected socket.
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t fd, first, end;
-  Bytes pool;
-  Typed<int32_t> offsets, lengths;
-  Typed<uint8_t> addrs;
-  Ports ports;
-  if (info.Length() < 8 || !GetInt(env, info[0], &fd, "fd must be a number") ||
-      !GetBytes(env, info[1], &pool, "pool must be a Uint8Array or ArrayBuffer") ||
-      !GetTyped(env, info[2], napi_int32_array, &offsets, "offsets must be an Int32Array") ||
-      !GetTyped(env, info[3], napi_int32_array, &lengths, "lengths must be an Int32Array") ||
-      !GetAddrs(env, info[4], &addrs) || !GetPorts(env, info[5], &ports) ||
-      !GetInt(env, info[6], &first, "first must be a number") ||
-      !GetInt(env, info[7], &end, "end must be a number")) {
-    return env.Null();
-  }
+  BatchArgs a;
   Typed<uint16_t> gso;
-  bool wantGso = info.Length() > 8 && !info[8].IsNull() && !info[8].IsUndefined();
-  if (wantGso && !GetTyped(env, info[8], napi_uint16_array, &gso, "gso must be a Uint16Array or null")) {
+  bool wantGso;
+  if (!ParseBatch(info, kBatchSocket, &a) ||
+      !GetOptional(info, 8, napi_uint16_array, "gso must be a Uint16Array or null", &gso, &wantGso, &a)) {
     return env.Null();
   }
-  end = Clamp(end, offsets.len);
-  end = Clamp(end, lengths.len);
-  if (wantGso) end = Clamp(end, gso.len);
-  if (addrs.data) end = Clamp(end, addrs.len / 16);
-  if (ports.present()) end = Clamp(end, ports.len);
-  if (first < 0 || first > end) return Int(env, -EINVAL);
-  if (end - first > kMaxBatch) end = first + kMaxBatch;
-  int n = end - first;
-  if (n == 0) return Int(env, 0);
-  if (!LengthsInPool(pool, offsets, lengths, first, end)) return Int(env, -EINVAL);
+  int n = WriteCount(a, kMaxBatch);
+  if (n <= 0) return Int(env, n);
   int domain = AF_UNSPEC;
-  if (addrs.data) {
-    domain = SocketDomain(fd);
+  if (a.addrs.data) {
+    domain = SocketDomain(a.fd);
     if (domain < 0) return Int(env, domain);
   }
   MmsgScratch* s = Scratch();
   for (int k = 0; k < n; k++) {
-    int i = first + k;
-    s->iov[k].iov_base = pool.data + offsets.data[i];
-    s->iov[k].iov_len = static_cast<size_t>(lengths.data[i]);
+    int i = a.first + k;
+    s->iov[k].iov_base = a.pool.data + a.offsets.data[i];
+    s->iov[k].iov_len = static_cast<size_t>(a.lengths.data[i]);
     struct msghdr* h = &s->msgs[k].msg_hdr;
     h->msg_iov = &s->iov[k];
     h->msg_iovlen = 1;
@@ -811,7 +825,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     h->msg_controllen = 0;
     h->msg_flags = 0;
 #ifdef UDP_SEGMENT
-    if (wantGso && gso.data[i] > 0 && static_cast<int32_t>(gso.data[i]) < lengths.data[i]) {
+    if (wantGso && gso.data[i] > 0 && static_cast<int32_t>(gso.data[i]) < a.lengths.data[i]) {
       h->msg_control = s->control[k];
       h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
       struct cmsghdr* c = CMSG_FIRSTHDR(h);
@@ -822,23 +836,23 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
       memcpy(CMSG_DATA(c), &v, sizeof v);
     }
 #endif
-    uint16_t port = ports.present() ? ports.get(i) : 0;
+    uint16_t port = a.ports.present() ? a.ports.get(i) : 0;
     if (domain == AF_INET) {
-      auto* a = reinterpret_cast<struct sockaddr_in*>(&s->names[k]);
-      memset(a, 0, sizeof *a);
-      a->sin_family = AF_INET;
-      a->sin_port = htons(port);
-      memcpy(&a->sin_addr, addrs.data + 16 * i + 12, 4);
-      h->msg_name = a;
-      h->msg_namelen = sizeof *a;
+      auto* sin = reinterpret_cast<struct sockaddr_in*>(&s->names[k]);
+      memset(sin, 0, sizeof *sin);
+      sin->sin_family = AF_INET;
+      sin->sin_port = htons(port);
+      memcpy(&sin->sin_addr, a.addrs.data + 16 * i + 12, 4);
+      h->msg_name = sin;
+      h->msg_namelen = sizeof *sin;
     } else if (domain == AF_INET6) {
-      struct sockaddr_in6* a = &s->names[k];
-      memset(a, 0, sizeof *a);
-      a->sin6_family = AF_INET6;
-      a->sin6_port = htons(port);
-      memcpy(&a->sin6_addr, addrs.data + 16 * i, 16);
-      h->msg_name = a;
-      h->msg_namelen = sizeof *a;
+      struct sockaddr_in6* sin6 = &s->names[k];
+      memset(sin6, 0, sizeof *sin6);
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_port = htons(port);
+      memcpy(&sin6->sin6_addr, a.addrs.data + 16 * i, 16);
+      h->msg_name = sin6;
+      h->msg_namelen = sizeof *sin6;
     } else {
       h->msg_name = nullptr;
       h->msg_namelen = 0;
@@ -846,7 +860,7 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   }
   int r;
   do {
-    r = sendmmsg(fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+    r = sendmmsg(a.fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
   return Int(env, r);
@@ -962,21 +976,28 @@ Napi::Value PollStart(const Napi::CallbackInfo& info) {
   return Int(env, static_cast<int64_t>(id));
 }
 
-PollState* LookupPoll(const Napi::CallbackInfo& info, int32_t* id) {
+// The poll named by info[0] in *st; false with *ret set when there is none: null after a TypeError
+// (id not a number), -EBADF for an id not open.
+bool LookupPoll(const Napi::CallbackInfo& info, int32_t* id, PollState** st, Napi::Value* ret) {
   Napi::Env env = info.Env();
-  if (!GetInt(env, info[0], id, "poll id must be a number")) return nullptr;
+  *st = nullptr;
+  if (!GetInt(env, info[0], id, "poll id must be a number")) {
+    *ret = env.Null();
+    return false;
+  }
   Instance* inst = GetInstance(env);
-  if (!inst || *id < 0 || static_cast<size_t>(*id) >= inst->polls.size()) return nullptr;
-  return inst->polls[*id];
+  if (inst && *id >= 0 && static_cast<size_t>(*id) < inst->polls.size()) *st = inst->polls[*id];
+  if (!*st) *ret = Int(env, -EBADF);
+  return *st != nullptr;
 }
 
 // pollUpdate(id, events) → 0 | -errno   (change interest, e.g. add writable after EAGAIN)
 Napi::Value PollUpdate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t id, events;
-  PollState* st = LookupPoll(info, &id);
-  if (env.IsExceptionPending()) return env.Null();
-  if (!st) return Int(env, -EBADF);
+  PollState* st;
+  Napi::Value ret;
+  if (!LookupPoll(info, &id, &st, &ret)) return ret;
   if (!GetInt(env, info[1], &events, "events must be a number")) return env.Null();
   return Int(env, uv_poll_start(&st->handle, UvEvents(events), OnPoll));
 }
@@ -985,9 +1006,9 @@ Napi::Value PollUpdate(const Napi::CallbackInfo& info) {
 Napi::Value PollRef(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t id;
-  PollState* st = LookupPoll(info, &id);
-  if (env.IsExceptionPending()) return env.Null();
-  if (!st) return Int(env, -EBADF);
+  PollState* st;
+  Napi::Value ret;
+  if (!LookupPoll(info, &id, &st, &ret)) return ret;
   if (info[1].ToBoolean().Value()) uv_ref(reinterpret_cast<uv_handle_t*>(&st->handle));
   else uv_unref(reinterpret_cast<uv_handle_t*>(&st->handle));
   return Int(env, 0);
@@ -998,9 +1019,9 @@ Napi::Value PollRef(const Napi::CallbackInfo& info) {
 Napi::Value PollStop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t id;
-  PollState* st = LookupPoll(info, &id);
-  if (env.IsExceptionPending()) return env.Null();
-  if (!st) return Int(env, -EBADF);
+  PollState* st;
+  Napi::Value ret;
+  if (!LookupPoll(info, &id, &st, &ret)) return ret;
   GetInstance(env)->polls[id] = nullptr;
   st->closing = true;
   uv_poll_stop(&st->handle);
