@@ -452,6 +452,9 @@ const age = new Int32Array(N);
 for (const rxAge of [true, false]) {
   const r = open({ rxAge });
   const t2 = open({});
+  // the kernel turns receive timestamps on (a static key) from a work queue after the setsockopt: a datagram
+  // that arrives before then is stamped when it is read (age ≈ 0). Give it that moment.
+  await new Promise((res) => setTimeout(res, 100));
   sendOne(t2, r, 0);
   await new Promise((res) => setTimeout(res, 200));
   age.fill(-7);
