@@ -53,7 +53,7 @@ Offloads (--offload; "auto" = every one the config and --io allow; the "ready" l
   tso       TUN with IFF_VNET_HDR + TUNSETOFFLOAD: the kernel hands over TCP packets of up to 64 KiB, vtep cuts
             them into MSS-sized segments (headers rewritten, checksums computed) and encapsulates each
   gso       VXLAN: the segments of one such packet leave in one UDP GSO send (UDP_SEGMENT). Needs outer UDP
-            checksums: with vxlan.udpChecksum: false (flannel's default) "auto" leaves gso off
+            checksums: with vxlan.udpChecksum: false (as flannel.1 sends) "auto" leaves gso off
   gro       VXLAN: UDP_GRO on the socket: a run of datagrams from a peer arrives in one read
   coalesce  consecutive TCP segments of a flow are written to the TUN as one packet (as the kernel's GRO merges
             them); checksums are verified first, a bad one goes alone
@@ -68,7 +68,8 @@ Logs: JSON lines on stdout; {"msg":"ready",...} once forwarding runs. Exit statu
 native addon missing), each with one line on stderr.
 
 Metrics (--metrics): GET http://HOST:PORT/metrics, Prometheus text: vtep_peer_{tx,rx}_{packets,bytes}_total{peer},
-vtep_drops_total{reason}, vtep_io_errors_total{op,errno}, vtep_batch_size{op}, vtep_fdb_peers, ...
+vtep_drops_total{reason}, vtep_io_errors_total{op,errno}, vtep_batch_size{op}, vtep_offload_total{counter},
+vtep_rx_queue_delay_microseconds, vtep_fdb_peers, ...
 
 Examples:
   sudo ip netns exec n1 npx vtep run --config n1.yaml
