@@ -648,6 +648,7 @@ struct MmsgScratch {
   struct mmsghdr msgs[kMaxBatch];
   struct iovec iov[kMaxBatch];
   struct sockaddr_in6 names[kMaxBatch];  // large enough for sockaddr_in too
+  int entries[kMaxBatch];  // sendBatch: entries (iovecs) per message
   alignas(struct cmsghdr) uint8_t control[kMaxBatch][kCtlSpace];  // one per message (recvBatch with tos)
 };
 static_assert(kCtlSpace % alignof(struct cmsghdr) == 0, "control buffers stay cmsghdr-aligned");
@@ -791,22 +792,27 @@ int SocketDomain(int fd) {
   return d;
 }
 
-// sendBatch(fd, pool, offsets, lengths, addrs|null, ports|null, first, end[, gso|null]) → count from first | -errno
-// With `gso` (Uint16Array), a message whose gso[i] is > 0 and < lengths[i] is sent as one UDP GSO
+// sendBatch(fd, pool, offsets, lengths, addrs|null, ports|null, first, end[, gso|null[, runs|null]])
+//   → entries sent counting from first | -errno
+// With `gso` (Uint16Array), a message whose gso[i] is > 0 and below its length is sent as one UDP GSO
 // "super-datagram" (UDP_SEGMENT control message): the kernel cuts it into datagrams of gso[i] bytes (the last
-// may be shorter), computing each one's UDP checksum (so the socket must not have SO_NO_CHECK).
+// may be shorter), computing each one's UDP checksum (so the socket must not have SO_NO_CHECK). With `runs`
+// (Uint16Array), runs[i] > 1 at entry i gathers entries [i, i + runs[i]) into that one message (one iovec
+// each, in order; address and port from entry i): equal-size datagrams from separate slots leave in one send.
+// The count returned is of entries, a run counting for all of its entries.
 // For AF_INET sockets bytes 12..15 of each 16-byte address are used; for AF_INET6 all 16 (a v4-mapped
 // address then reaches IPv4 through a dual-stack socket). addrs null: connected socket.
 Napi::Value SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchArgs a;
-  Typed<uint16_t> gso;
-  bool wantGso;
+  Typed<uint16_t> gso, runs;
+  bool wantGso, wantRuns;
   if (!ParseBatch(info, kBatchSocket, &a) ||
-      !GetOptional(info, 8, napi_uint16_array, "gso must be a Uint16Array or null", &gso, &wantGso, &a)) {
+      !GetOptional(info, 8, napi_uint16_array, "gso must be a Uint16Array or null", &gso, &wantGso, &a) ||
+      !GetOptional(info, 9, napi_uint16_array, "runs must be a Uint16Array or null", &runs, &wantRuns, &a)) {
     return env.Null();
   }
-  int n = WriteCount(a, kMaxBatch);
+  int n = WriteCount(a, kMaxBatch);  // entries (one iovec each)
   if (n <= 0) return Int(env, n);
   int domain = AF_UNSPEC;
   if (a.addrs.data) {
@@ -814,18 +820,27 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     if (domain < 0) return Int(env, domain);
   }
   MmsgScratch* s = Scratch();
-  for (int k = 0; k < n; k++) {
-    int i = a.first + k;
-    s->iov[k].iov_base = a.pool.data + a.offsets.data[i];
-    s->iov[k].iov_len = static_cast<size_t>(a.lengths.data[i]);
+  int k = 0;  // messages
+  for (int j = 0; j < n; k++) {
+    int i = a.first + j;
+    // a run: entries [i, i + m) gathered into one message, cut by the kernel at gso[i] bytes
+    int m = wantRuns && runs.data[i] > 1 ? runs.data[i] : 1;
+    if (m > n - j) m = n - j;
+    size_t bytes = 0;
+    for (int q = 0; q < m; q++) {
+      s->iov[j + q].iov_base = a.pool.data + a.offsets.data[i + q];
+      s->iov[j + q].iov_len = static_cast<size_t>(a.lengths.data[i + q]);
+      bytes += static_cast<size_t>(a.lengths.data[i + q]);
+    }
+    s->entries[k] = m;
     struct msghdr* h = &s->msgs[k].msg_hdr;
-    h->msg_iov = &s->iov[k];
-    h->msg_iovlen = 1;
+    h->msg_iov = &s->iov[j];
+    h->msg_iovlen = static_cast<size_t>(m);
     h->msg_control = nullptr;
     h->msg_controllen = 0;
     h->msg_flags = 0;
 #ifdef UDP_SEGMENT
-    if (wantGso && gso.data[i] > 0 && static_cast<int32_t>(gso.data[i]) < a.lengths.data[i]) {
+    if (wantGso && gso.data[i] > 0 && static_cast<size_t>(gso.data[i]) < bytes) {
       h->msg_control = s->control[k];
       h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
       struct cmsghdr* c = CMSG_FIRSTHDR(h);
@@ -857,13 +872,16 @@ Napi::Value SendBatch(const Napi::CallbackInfo& info) {
       h->msg_name = nullptr;
       h->msg_namelen = 0;
     }
+    j += m;
   }
   int r;
   do {
-    r = sendmmsg(a.fd, s->msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+    r = sendmmsg(a.fd, s->msgs, static_cast<unsigned>(k), MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Int(env, (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno);
-  return Int(env, r);
+  int sent = 0;  // entries covered by the messages that went
+  for (int q = 0; q < r; q++) sent += s->entries[q];
+  return Int(env, sent);
 }
 
 // closeFd(fd) → 0 | -errno

@@ -273,6 +273,8 @@ export class LiveDataplane {
   /** Per queue entry: datagrams it carries (> 1: a UDP GSO run) and its segment size (0: plain). */
   private readonly txSegs: Int32Array[];
   private readonly txGso: Uint16Array[];
+  /** Per queue entry: how many entries from it are gathered into one UDP GSO send (see gatherRuns). */
+  private readonly txRuns: Uint16Array[];
   private readonly txN: Int32Array;
   private readonly txFirst: Int32Array;
   /** 16 bytes per peer: the underlay address in the batch form (IPv4 v4-mapped). */
@@ -378,6 +380,7 @@ export class LiveDataplane {
     this.txInner = [];
     this.txSegs = [];
     this.txGso = [];
+    this.txRuns = [];
     for (let c = 0; c < nc; c++) {
       this.txOff.push(new Int32Array(txq));
       this.txLen.push(new Int32Array(txq));
@@ -387,6 +390,7 @@ export class LiveDataplane {
       this.txInner.push(new Int32Array(txq));
       this.txSegs.push(new Int32Array(txq).fill(1));
       this.txGso.push(new Uint16Array(txq));
+      this.txRuns.push(new Uint16Array(txq));
     }
     this.txN = new Int32Array(nc);
     this.txFirst = new Int32Array(nc);
@@ -733,6 +737,41 @@ export class LiveDataplane {
     this.twN = k + 1;
   }
 
+  /**
+   * UDP GSO for datagrams that were not TSO segments (small packets of one flow, say): consecutive queue entries
+   * to the same peer and port with the same length go as one GSO send, gathered from their slots (runs[k] = how
+   * many from k; gso[k] = their length). The datagrams on the wire are the same, one system call and one trip
+   * through the stack carry up to UDP_GSO_MAX_SEGMENTS of them. Entries already holding a TSO run stay alone.
+   */
+  private gatherRuns(c: number, first: number, end: number): void {
+    const runs = this.txRuns[c]!;
+    const gso = this.txGso[c]!;
+    const segs = this.txSegs[c]!;
+    const lens = this.txLen[c]!;
+    const peers = this.txPeer[c]!;
+    const ports = this.txPorts[c]!;
+    let k = first;
+    while (k < end) {
+      runs[k] = 1;
+      const len = lens[k]!;
+      if (segs[k]! > 1) {
+        k++;
+        continue;
+      }
+      let m = 1;
+      let bytes = len;
+      while (k + m < end && m < UDP_GSO_MAX_SEGMENTS && bytes + len <= UDP_GSO_MAX_BYTES && segs[k + m] === 1 &&
+        lens[k + m] === len && peers[k + m] === peers[k] && ports[k + m] === ports[k]) {
+        bytes += len;
+        m++;
+      }
+      runs[k] = m;
+      gso[k] = m > 1 ? len : 0;
+      for (let q = k + 1; q < k + m; q++) runs[q] = 0; // inside a run: not a message of its own
+      k += m;
+    }
+  }
+
   /** Send channel c's pending batch; true when nothing is left pending. */
   private flushTx(c: number): boolean {
     const io = this.channels[c]!.io;
@@ -746,9 +785,12 @@ export class LiveDataplane {
     const peers = this.txPeer[c]!;
     const inner = this.txInner[c]!;
     const segs = this.txSegs[c]!;
-    const gso = this.offloads.gso ? this.txGso[c]! : null;
+    const gsoOn = this.offloads.gso && io.gsoCapable;
+    const gso = gsoOn ? this.txGso[c]! : null;
+    const runs = gsoOn ? this.txRuns[c]! : null;
+    if (runs !== null) this.gatherRuns(c, first, end);
     while (first < end) {
-      const r = io.sendBatch(pool, offs, lens, addrs, ports, end, first, gso);
+      const r = io.sendBatch(pool, offs, lens, addrs, ports, end, first, gso, runs);
       if (r > 0) {
         this.observeBatch(IoOp.SocketSend, r);
         for (let k = first; k < first + r; k++) {
@@ -757,6 +799,9 @@ export class LiveDataplane {
           if (m > 1) {
             this.gsoSends++;
             this.gsoDatagrams += m;
+          } else if (runs !== null && runs[k]! > 1) {
+            this.gsoSends++;
+            this.gsoDatagrams += runs[k]!;
           }
           const p = peers[k]!;
           if (p >= 0 && p < this.peerTxPackets.length) {

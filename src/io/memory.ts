@@ -248,6 +248,8 @@ export interface MemoryGsoSend {
   datagrams: number;
   /** Bytes of the message (all datagrams). */
   bytes: number;
+  /** Queue entries gathered into it (sendBatch's `runs`); absent for one entry. */
+  gathered?: number;
 }
 
 interface Datagram {
@@ -391,7 +393,7 @@ export class MemorySocket extends MemoryEdge<Datagram> implements DatagramBatchI
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array, ports: Uint16Array, end: number, first = 0,
-    gso: Uint16Array | null = null): number {
+    gso: Uint16Array | null = null, runs: Uint16Array | null = null): number {
     if (this.closed) return -EBADF;
     this.sendCalls++;
     const stop = Math.min(end, offsets.length, lengths.length, addrs.length >>> 4, ports.length, gso === null ? end : gso.length);
@@ -407,6 +409,27 @@ export class MemorySocket extends MemoryEdge<Datagram> implements DatagramBatchI
       const off = offsets[i]!;
       const len = lengths[i]!;
       if (off < 0 || len < 0 || off + len > pool.length) return i > first ? i - first : -EINVAL;
+      const m = runs !== null && runs[i]! > 1 ? Math.min(runs[i]!, stop - i) : 1;
+      if (m > 1) {
+        // entries [i, i + m) gathered into one UDP GSO message (as the addon's iovecs do), cut at gso[i]
+        const g = gso === null ? 0 : gso[i]!;
+        let total = 0;
+        for (let q = i; q < i + m; q++) total += lengths[q]!;
+        const segs = g > 0 ? Math.ceil(total / g) : 1;
+        const rc = g <= 0 || !this.gsoCapable || this.kind !== 'native' || segs > MEMORY_GSO_MAX_SEGMENTS ? -EINVAL : total > MEMORY_GSO_MAX_BYTES ? -EMSGSIZE : 0;
+        if (rc !== 0) return i > first ? i - first : rc;
+        const joined = new Uint8Array(total);
+        let at = 0;
+        for (let q = i; q < i + m; q++) {
+          joined.set(pool.subarray(offsets[q]!, offsets[q]! + lengths[q]!), at);
+          at += lengths[q]!;
+        }
+        this.gsoSends.push({ segSize: g, datagrams: segs, bytes: total, gathered: m });
+        for (let from = 0; from < total; from += g) this.deliverOne(joined.subarray(from, Math.min(total, from + g)), addrs, ports, i);
+        this.sendBudget--;
+        i += m - 1;
+        continue;
+      }
       const bytes = pool.subarray(off, off + len);
       const g = gso === null ? 0 : gso[i]!;
       if (g > 0 && g < len) {

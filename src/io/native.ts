@@ -119,10 +119,12 @@ export interface NativeAddon {
   /**
    * sendmmsg(MSG_DONTWAIT) of messages [first, end) (at most MAX_BATCH) → count sent from first. With `gso`,
    * a message with 0 < gso[i] < lengths[i] goes as one UDP GSO send (UDP_SEGMENT: cut into gso[i]-byte datagrams).
+   * With `runs`, runs[i] > 1 gathers entries [i, i + runs[i]) into one such message (address, port and gso from
+   * entry i). The count returned is of entries.
    */
   sendBatch(fd: number, pool: NativePool, offsets: Int32Array, lengths: Int32Array,
     addrs: Uint8Array | null, ports: Uint16Array | Int32Array | null, first: number, end: number,
-    gso?: Uint16Array | null): number;
+    gso?: Uint16Array | null, runs?: Uint16Array | null): number;
   closeFd(fd: number): number;
   /** uv_poll_t on fd; cb(POLL_* bits, or -errno) on the JS thread → poll id. */
   pollStart(fd: number, events: number, cb: (events: number) => void): number;

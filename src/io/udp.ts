@@ -48,10 +48,12 @@ export interface DatagramBatchIo {
    * Send datagrams `[first, end)` to `addrs[16 i]`:`ports[i]`. Returns how many went from `first`
    * (0: would block, watch for POLL_WRITABLE), or -errno when datagram `first` itself failed. With `gso`
    * (only where `gsoCapable`), a message with 0 < gso[i] < lengths[i] is a run of gso[i]-byte datagrams
-   * sent in one UDP GSO send (the last may be shorter).
+   * sent in one UDP GSO send (the last may be shorter). With `runs` as well (gsoCapable only), runs[i] > 1
+   * gathers the equal-size datagrams [i, i + runs[i]) into one such send (address, port, gso[i] from entry i);
+   * the count returned is of entries.
    */
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, end: number, first?: number, gso?: Uint16Array | null): number;
+    ports: Uint16Array, end: number, first?: number, gso?: Uint16Array | null, runs?: Uint16Array | null): number;
   /** UDP GSO send (UDP_SEGMENT) works on this socket. */
   readonly gsoCapable: boolean;
   /** UDP GRO receive (UDP_GRO) is on for this socket. */
@@ -174,8 +176,8 @@ export class NativeUdpSocket extends PolledFd implements DatagramBatchIo {
   }
 
   sendBatch(pool: Uint8Array, offsets: Int32Array, lengths: Int32Array, addrs: Uint8Array,
-    ports: Uint16Array, end: number, first = 0, gso: Uint16Array | null = null): number {
-    return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, ports, first, end, gso);
+    ports: Uint16Array, end: number, first = 0, gso: Uint16Array | null = null, runs: Uint16Array | null = null): number {
+    return this.addon.sendBatch(this.fdValue, pool, offsets, lengths, addrs, ports, first, end, gso, runs);
   }
 }
 

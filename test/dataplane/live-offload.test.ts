@@ -220,6 +220,54 @@ describe.each([4, 6] as const)('TSO reads from the TUN, IPv%i underlay and pods'
 
 // ============================================================================================== NEEDS_CSUM
 
+describe('small datagrams gathered into UDP GSO sends', () => {
+  for (const family of [4, 6] as const) {
+    it(`IPv${family}: 150 equal UDP packets leave in runs of ≤ 64 per send, byte for byte and in order; a size change ends a run`, async () => {
+      const net = new MemoryNet();
+      const a = offNode(net, 1, family, ALL);
+      const pkts: Buffer[] = [];
+      for (let k = 0; k < 150; k++) {
+        // 22-byte payloads (a 64-byte frame on the pod's veth), then every 50th one 10 bytes longer
+        const payload = Buffer.alloc(k % 50 === 49 ? 32 : 22, k & 0xff);
+        pkts.push(buildInner({ family, proto: 17, src: 1, dst: 2, srcHost: 5, dstHost: 9, payload, tos: 0, ttl: 64, df: false, sport: 40000, dport: 9 }));
+      }
+      for (const p of pkts) a.tun.inject(withVnet([0, 0, 0, 0, 0, 0], p));
+      await until(() => net.wire.length >= pkts.length, 2000, `${pkts.length} datagrams`);
+      await settle();
+      expect(net.wire.length).toBe(pkts.length);
+      const inner = decapAll(net.wire.map((w) => w.bytes), 2, 1, family);
+      expect(inner.map((p) => p.toString('hex'))).toEqual(pkts.map((p) => p.toString('hex')));
+      const gathered = a.sock.gsoSends.filter((g) => (g.gathered ?? 0) > 1);
+      expect(gathered.length).toBeGreaterThan(1);
+      for (const g of gathered) {
+        expect(g.datagrams).toBe(g.gathered);
+        expect(g.datagrams).toBeLessThanOrEqual(MEMORY_GSO_MAX_SEGMENTS);
+        expect(g.bytes).toBe(g.datagrams * g.segSize);
+      }
+      // each longer packet stands alone: runs never mix sizes
+      const sizes = new Set(gathered.map((g) => g.segSize));
+      expect(sizes.size).toBe(1);
+      expect(gathered.reduce((n, g) => n + g.datagrams, 0)).toBeLessThanOrEqual(pkts.length - 3);
+      const c = offc(a.dp);
+      expect(c.gsoSends).toBe(gathered.length);
+      expect(c.gsoDatagrams).toBe(gathered.reduce((n, g) => n + g.datagrams, 0));
+      expect(a.dp.peerCounters().get('n2')!.txPackets).toBe(pkts.length);
+      expect(dropsOf(a.engine)).toEqual({});
+    });
+  }
+
+  it('a socket without GSO sends the same datagrams one by one', async () => {
+    const net = new MemoryNet();
+    const a = offNode(net, 1, 4, ALL, { gso: false, gro: false });
+    const pkts = Array.from({ length: 40 }, (_, k) => buildInner({ family: 4, proto: 17, src: 1, dst: 2, srcHost: 5, dstHost: 9, payload: Buffer.alloc(22, k), tos: 0, ttl: 64, df: false, sport: 40000, dport: 9 }));
+    for (const p of pkts) a.tun.inject(withVnet([0, 0, 0, 0, 0, 0], p));
+    await until(() => net.wire.length >= pkts.length, 2000, `${pkts.length} datagrams`);
+    expect(decapAll(net.wire.map((w) => w.bytes), 2, 1, 4).map((p) => p.toString('hex'))).toEqual(pkts.map((p) => p.toString('hex')));
+    expect(a.sock.gsoSends).toEqual([]);
+    expect(offc(a.dp).gsoSends).toBe(0);
+  });
+});
+
 describe('non-GSO reads with NEEDS_CSUM', () => {
   for (const family of [4, 6] as const) {
     it(`IPv${family}: TCP and UDP leave with the checksum completed (the field held the pseudo sum)`, async () => {

@@ -447,6 +447,20 @@ native.setsockoptInt(nock.fd, native.constants.SOL_SOCKET, 11, 1);
 rx = open({});
 out.nocheck = sendOne(nock, rx, 1000); rx.close(); nock.close(); tx.close();
 out.flags = [tx.gsoCapable, tx.groCapable];
+// runs: three 700-byte datagrams in three separate slots gathered into one GSO send (iovecs), then a lone one
+{
+  const t3 = open({ gso: true });
+  const r2 = open({});
+  const a16 = new Uint8Array(16 * 4); for (let k = 0; k < 4; k++) parseIpInto('127.0.0.1', a16, 16 * k);
+  const offs = Int32Array.of(2 * SLOT, 4 * SLOT, 6 * SLOT, 3 * SLOT);
+  const lens = Int32Array.of(700, 700, 700, 300);
+  for (let k = 0; k < 4; k++) pool.fill(0x61 + k, offs[k], offs[k] + lens[k]);
+  out.runSent = t3.sendBatch(pool, offs, lens, a16, Uint16Array.of(r2.port, r2.port, r2.port, r2.port), 4, 0,
+    Uint16Array.of(700, 0, 0, 0), Uint16Array.of(3, 0, 0, 1));
+  out.runGot = await drain(r2, 4);
+  r2.close();
+  t3.close();
+}
 // queue wait: a datagram left 200 ms in a socket with rxAge reports ≈ 200 000 µs; without rxAge, -1
 const age = new Int32Array(N);
 for (const rxAge of [true, false]) {
@@ -472,6 +486,9 @@ done(out);
     expect(o.gro).toEqual([[2300, 1000, 'A1000B1000C300']]);
     expect(o.nocheck).toBe(-osConstants.errno.EINVAL);
     expect(o.flags).toEqual([true, false]);
+    // a gathered run counts as its 3 entries; the datagrams are the slots' bytes, in order
+    expect(o.runSent).toBe(4);
+    expect(o.runGot).toEqual([[700, 0, 'a700'], [700, 0, 'b700'], [700, 0, 'c700'], [300, 0, 'd300']]);
     expect(o.age[0]).toBe(1);
     expect(o.age[1]).toBeGreaterThanOrEqual(190_000);
     expect(o.age[1]).toBeLessThan(2_000_000);
