@@ -52,7 +52,8 @@ What it does (as root, inside the node's network namespace):
 Offloads (--offload; "auto" = every one the config and --io allow; the "ready" log lists them):
   tso       TUN with IFF_VNET_HDR + TUNSETOFFLOAD: the kernel hands over TCP packets of up to 64 KiB, vtep cuts
             them into MSS-sized segments (headers rewritten, checksums computed) and encapsulates each
-  gso       VXLAN: the segments of one such packet leave in one UDP GSO send (UDP_SEGMENT). Needs outer UDP
+  gso       VXLAN: the segments of one such packet leave in one UDP GSO send (UDP_SEGMENT), and so do runs of
+            equal-size datagrams to one peer (small packets, ACKs), gathered from their slots. Needs outer UDP
             checksums: with vxlan.udpChecksum: false (as flannel.1 sends) "auto" leaves gso off
   gro       VXLAN: UDP_GRO on the socket: a run of datagrams from a peer arrives in one read
   coalesce  consecutive TCP segments of a flow are written to the TUN as one packet (as the kernel's GRO merges

@@ -44,6 +44,8 @@
  *   gso on a GSO-capable socket the gap is exactly the VXLAN payload layer's 22 bytes, so the segments are one
  *   contiguous run sent by one UDP GSO message (≤ 64 datagrams, ≤ 65507 bytes; longer runs are split);
  *   otherwise each segment is its own datagram. A NEEDS_CSUM packet that is not GSO gets its checksum completed.
+ * - gso also gathers: at send time, consecutive queued datagrams to one peer with the same length (small packets
+ *   of a flow, ACKs) become one UDP GSO message over their slots (gatherRuns; the addon's `runs`: an iovec each).
  * - gro: a socket read may be a run of datagrams of one segment size (the last may be shorter): each is
  *   decapsulated on its own.
  * - coalesce: decapsulated TCP segments that continue the open coalesced packet (TcpCoalescer: the kernel GRO's
