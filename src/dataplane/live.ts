@@ -195,6 +195,18 @@ const BATCH_BYTES = 256 * 1024;
 const MIN_BATCH = 4;
 const CALLBACK_BYTES = 1024 * 1024;
 
+function bytesOf(lengths: Int32Array, n: number): number {
+  let b = 0;
+  for (let i = 0; i < n; i++) b += lengths[i]!;
+  return b;
+}
+
+/** The next read's count: about BATCH_BYTES at this batch's mean size (64 KiB reads: a few), MIN_BATCH..batch. */
+function nextReadCount(batchBytes: number, n: number, batch: number): number {
+  const per = Math.floor(BATCH_BYTES / (batchBytes / n));
+  return per >= batch ? batch : per < MIN_BATCH ? MIN_BATCH : per;
+}
+
 /** Receive-queue wait histogram buckets: ≤ 1, 2, 4 … 32768 µs, then more. */
 export const RX_DELAY_BUCKETS = 17;
 
@@ -562,12 +574,9 @@ export class LiveDataplane {
       }
       this.observeBatch(IoOp.TunRead, n);
       this.tunReadPackets += n;
-      let batchBytes = 0;
-      for (let i = 0; i < n; i++) batchBytes += lengths[i]!;
+      const batchBytes = bytesOf(lengths, n);
       bytes += batchBytes;
-      // the next read's count: about BATCH_BYTES at this batch's mean size (64 KiB TSO reads: a few)
-      const per = Math.floor(BATCH_BYTES / (batchBytes / n));
-      this.tunMax = per >= this.batch ? this.batch : per < MIN_BATCH ? MIN_BATCH : per;
+      this.tunMax = nextReadCount(batchBytes, n, this.batch);
       for (let c = 0; c < nc; c++) {
         this.txN[c] = 0;
         this.txFirst[c] = 0;
@@ -851,11 +860,9 @@ export class LiveDataplane {
         if (n < 0) this.countError(IoOp.SocketRecv, n);
         return;
       }
-      let batchBytes = 0;
-      for (let i = 0; i < n; i++) batchBytes += lengths[i]!;
+      const batchBytes = bytesOf(lengths, n);
       bytes += batchBytes;
-      const per = Math.floor(BATCH_BYTES / (batchBytes / n));
-      this.rxMax = per >= this.batch ? this.batch : per < MIN_BATCH ? MIN_BATCH : per;
+      this.rxMax = nextReadCount(batchBytes, n, this.batch);
       this.observeBatch(IoOp.SocketRecv, n);
       this.twN = 0;
       this.twFirst = 0;
